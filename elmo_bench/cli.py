@@ -1,0 +1,37 @@
+"""``elmo-bench``: one subcommand per job; each lives in its own module under ``commands/``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Subcommand name -> module under elmo_bench.commands exposing ``configure(parser)`` (adds the
+# arguments) and ``run(args) -> int``.
+COMMANDS = {
+    "embed": "Embed a text file with ELMo into HDF5 (AllenNLP's `elmo` command layout).",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="elmo-bench", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        module = importlib.import_module(f"elmo_bench.commands.{name}")
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module.configure(sub)
+        sub.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, OSError, RuntimeError) as error:
+        # Bad input is reported as one clear line, not a traceback.
+        print(f"elmo-bench {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
