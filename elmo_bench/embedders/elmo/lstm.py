@@ -152,7 +152,8 @@ class ElmoLstm(nn.Module):
         recurrent_weight = self.recurrent_weights[layer].to(layer_input.dtype)
         projection_weight = self.projection_weights[layer].to(layer_input.dtype)
         bias = self.biases[layer].to(layer_input.dtype)[:, None, :]
-        C = self.cell_dim
+        C, dtype = self.cell_dim, layer_input.dtype
+        memory = memory.float()
         chunk_steps = max(1, _PRE_ACTIVATION_BUDGET // (2 * batch * 4 * C))
 
         steps, final_hidden, final_memory = [], [], []
@@ -167,18 +168,20 @@ class ElmoLstm(nn.Module):
                     final_hidden.append(hidden[:, active:])
                     final_memory.append(memory[:, active:])
                     hidden, memory = hidden[:, :active], memory[:, :active]
-                gates = torch.baddbmm(pre[:, t - start, :active], hidden, recurrent_weight)
+                # Reduced-precision runs keep the gate arithmetic and the memory cell in float32:
+                # only the matrix products run in the low-precision dtype.
+                gates = torch.baddbmm(pre[:, t - start, :active], hidden, recurrent_weight).float()
                 input_forget = torch.sigmoid(gates[..., : 2 * C])
                 candidate = torch.tanh(gates[..., 2 * C : 3 * C])
                 output_gate = torch.sigmoid(gates[..., 3 * C :])
                 memory = input_forget[..., :C] * candidate + input_forget[..., C:] * memory
                 if self.cell_clip:
                     memory = memory.clamp(-self.cell_clip, self.cell_clip)
-                hidden = torch.bmm(output_gate * torch.tanh(memory), projection_weight)
+                hidden = torch.bmm((output_gate * torch.tanh(memory)).to(dtype), projection_weight)
                 if self.proj_clip:
                     hidden = hidden.clamp(-self.proj_clip, self.proj_clip)
                 steps.append(F.pad(hidden, (0, 0, 0, batch - active)))
         final_hidden.append(hidden)
         final_memory.append(memory)
         output = torch.stack(steps, dim=1) if steps else layer_input.new_zeros(2, 0, batch, self.projection_dim)
-        return output, torch.cat(final_hidden[::-1], dim=1), torch.cat(final_memory[::-1], dim=1)
+        return output, torch.cat(final_hidden[::-1], dim=1), torch.cat(final_memory[::-1], dim=1).to(dtype)

@@ -1,0 +1,85 @@
+"""The ELMo embedder: stateless, batch-independent, and equal to the reference biLM."""
+import numpy as np
+import pytest
+import torch
+
+from elmo_bench.embedders.elmo.bilm import remove_sentence_boundaries
+from elmo_bench.embedders.elmo.chars import batch_to_ids
+from elmo_bench.embedders.elmo.embedder import ElmoEmbedder, length_sorted_batches
+from elmo_bench.embedders.elmo.weights import load_bilm
+
+SENTENCES = [
+    "The quick brown fox jumps over the lazy dog .".split(),
+    "Yes".split(),
+    [],
+    "I ate an apple in Zürich yesterday .".split(),
+    "The quick brown fox jumps over the lazy dog .".split(),
+    "<S> literal markers </S>".split(),
+]
+
+
+@pytest.fixture(scope="module")
+def embedder(tiny_elmo_dir):
+    return ElmoEmbedder.from_files(tiny_elmo_dir / "options.json", tiny_elmo_dir / "weights.hdf5", max_batch_tokens=24)
+
+
+def test_matches_the_plain_bilm_forward(embedder, tiny_elmo_dir):
+    bilm = load_bilm(tiny_elmo_dir / "options.json", tiny_elmo_dir / "weights.hdf5")
+    with torch.no_grad():
+        output = bilm(batch_to_ids(SENTENCES))
+    reference = torch.stack([remove_sentence_boundaries(layer, output.mask)[0] for layer in output.layers])
+    layers = embedder.embed(SENTENCES)
+    assert layers.activations.shape == (3, len(SENTENCES), 10, 32)
+    torch.testing.assert_close(layers.activations, reference, atol=1e-5, rtol=0)
+    assert layers.mask.sum(1).tolist() == [len(s) for s in SENTENCES]
+
+
+def test_stateless_same_vectors_in_any_batch_and_on_repeat(embedder):
+    alone = embedder.embed([SENTENCES[3]]).activations[:, 0]
+    again = embedder.embed([SENTENCES[3]]).activations[:, 0]
+    in_batch = embedder.embed(SENTENCES).activations[:, 3, : len(SENTENCES[3])]
+    torch.testing.assert_close(alone, again, atol=0, rtol=0)
+    torch.testing.assert_close(alone, in_batch, atol=1e-5, rtol=0)
+    duplicated = embedder.embed(SENTENCES)
+    torch.testing.assert_close(duplicated.activations[:, 0], duplicated.activations[:, 4], atol=1e-5, rtol=0)
+
+
+def test_iter_embeddings_covers_every_sentence_once(embedder):
+    seen = {}
+    for index, layers in embedder.iter_embeddings(SENTENCES, progress=False):
+        assert index not in seen
+        seen[index] = layers
+    assert sorted(seen) == list(range(len(SENTENCES)))
+    assert all(seen[i].shape == (3, len(SENTENCES[i]), 32) for i in seen)
+
+
+def test_length_sorted_batches_respect_the_budget():
+    lengths = [5, 1, 9, 9, 2, 0, 7]
+    batches = length_sorted_batches(lengths, max_batch_tokens=18, max_batch_size=3)
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) * max(lengths[i] for i in batch) <= 18 or len(batch) == 1
+        assert len(batch) <= 3
+    flat = [lengths[i] for b in batches for i in b]
+    assert flat == sorted(flat, reverse=True)
+
+
+def test_fingerprint_depends_on_weights_and_dtype(embedder, tiny_elmo_dir):
+    same = ElmoEmbedder.from_files(tiny_elmo_dir / "options.json", tiny_elmo_dir / "weights.hdf5")
+    assert same.fingerprint == embedder.fingerprint
+    bf16 = ElmoEmbedder.from_files(tiny_elmo_dir / "options.json", tiny_elmo_dir / "weights.hdf5", dtype="bfloat16")
+    assert bf16.fingerprint != embedder.fingerprint
+    changed = load_bilm(tiny_elmo_dir / "options.json", tiny_elmo_dir / "weights.hdf5")
+    with torch.no_grad():
+        changed.lstm.biases[0][0, 0] += 1e-3
+    assert ElmoEmbedder(changed).fingerprint != ElmoEmbedder(load_bilm(tiny_elmo_dir / "options.json", tiny_elmo_dir / "weights.hdf5")).fingerprint
+
+
+@pytest.mark.parametrize("dtype, tolerance", [("bfloat16", 0.05), ("float16", 0.01)])
+def test_reduced_precision_close_to_float32(embedder, tiny_elmo_dir, dtype, tolerance):
+    reduced = ElmoEmbedder.from_files(tiny_elmo_dir / "options.json", tiny_elmo_dir / "weights.hdf5", dtype=dtype)
+    reference = embedder.embed(SENTENCES).activations
+    output = reduced.embed(SENTENCES).activations
+    assert output.dtype == torch.float32
+    relative = (output - reference).abs().max() / reference.abs().max()
+    assert 0 < relative < tolerance
