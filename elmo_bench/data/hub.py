@@ -1,0 +1,137 @@
+"""Rebuilding the original data files from pinned Hugging Face Hub datasets (the fallback source).
+
+When the local data folder is missing, each dataset is loaded once from the Hub with the optional
+``datasets`` package and written back in its original file format (CoNLL columns, PTB trees, TREC
+label lines, SQuAD JSON) into the cache. The readers then parse these files exactly as they parse
+the originals, so there is one parser per format and every split still has a file whose sha256 goes
+into the results. ``datasets`` is imported only here, and only when this fallback runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from elmo_bench.data.errors import DataSourceError
+
+
+@dataclass(frozen=True)
+class HubSplit:
+    """One split of a Hub dataset: its name on the Hub and the number of rows it must have."""
+
+    name: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class HubDataset:
+    """A Hub dataset pinned to a revision; ``splits`` maps our split names to the Hub's."""
+
+    repo_id: str
+    revision: str
+    config: str | None
+    splits: Mapping[str, HubSplit]
+
+    def describe(self) -> str:
+        config = f", config {self.config}" if self.config else ""
+        return f"Hugging Face Hub dataset {self.repo_id}@{self.revision}{config}"
+
+
+def _label_names(rows: Any, column: str) -> list[str]:
+    """Names of a ``ClassLabel`` column, or of the ``ClassLabel`` inside a sequence column."""
+    feature = rows.features[column]
+    return list(getattr(feature, "feature", feature).names)
+
+
+def _conll2003_file(rows: Any) -> bytes:
+    pos_names = _label_names(rows, "pos_tags")
+    chunk_names = _label_names(rows, "chunk_tags")
+    ner_names = _label_names(rows, "ner_tags")
+    lines = []
+    for row in rows:
+        for token, pos, chunk, ner in zip(
+            row["tokens"], row["pos_tags"], row["chunk_tags"], row["ner_tags"], strict=True
+        ):
+            lines.append(f"{token} {pos_names[pos]} {chunk_names[chunk]} {ner_names[ner]}\n")
+        lines.append("\n")
+    return "".join(lines).encode("utf-8")
+
+
+def _sst_trees_file(rows: Any) -> bytes:
+    return "".join(f"{row['ptb_tree']}\n" for row in rows).encode("utf-8")
+
+
+def _trec_file(rows: Any) -> bytes:
+    coarse_names = _label_names(rows, "coarse_label")
+    fine_names = _label_names(rows, "fine_label")
+    lines = []
+    for row in rows:
+        fine = fine_names[row["fine_label"]]
+        # Current versions name fine labels "LOC:city"; older ones only "city".
+        label = fine if ":" in fine else f"{coarse_names[row['coarse_label']]}:{fine}"
+        lines.append(f"{label} {row['text']}\n")
+    return "".join(lines).encode("latin-1")
+
+
+def _squad_file(rows: Any) -> bytes:
+    articles: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for row in rows:
+        questions = articles.setdefault(row["title"], {}).setdefault(row["context"], [])
+        answers = [
+            {"answer_start": start, "text": text}
+            for start, text in zip(
+                row["answers"]["answer_start"], row["answers"]["text"], strict=True
+            )
+        ]
+        questions.append({"answers": answers, "question": row["question"], "id": row["id"]})
+    data = [
+        {
+            "title": title,
+            "paragraphs": [{"context": context, "qas": qas} for context, qas in paragraphs.items()],
+        }
+        for title, paragraphs in articles.items()
+    ]
+    return json.dumps({"data": data, "version": "1.1"}).encode("utf-8")
+
+
+FILE_WRITERS: Mapping[str, Callable[[Any], bytes]] = {
+    "conll2003": _conll2003_file,
+    "sst": _sst_trees_file,
+    "trec": _trec_file,
+    "squad": _squad_file,
+}
+"""For each dataset name, the function that turns a loaded Hub split into its original file."""
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
+        tmp.write(data)
+    os.replace(tmp.name, path)
+
+
+def materialize(dataset: str, hub: HubDataset, files: Mapping[str, str], target_dir: Path) -> None:
+    """Load every split of ``hub`` and write it as ``target_dir / files[split]``.
+
+    Raises:
+        ImportError: the ``datasets`` package is not installed.
+        DataSourceError: a split on the Hub does not have the pinned number of rows.
+    """
+    datasets = importlib.import_module("datasets")
+    write_file = FILE_WRITERS[dataset]
+    for split, hub_split in hub.splits.items():
+        rows = datasets.load_dataset(
+            hub.repo_id, hub.config, split=hub_split.name, revision=hub.revision
+        )
+        if len(rows) != hub_split.rows:
+            raise DataSourceError(
+                f"{hub.describe()}: split {hub_split.name!r} has {len(rows)} rows, expected "
+                f"{hub_split.rows}; the Hub copy changed, so results would not be comparable"
+            )
+        _write_atomically(target_dir / files[split], write_file(rows))
