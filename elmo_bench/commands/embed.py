@@ -1,0 +1,123 @@
+"""``elmo-bench embed``: a text file (one whitespace-tokenized sentence a line) -> HDF5 of ELMo vectors.
+
+The output keeps the layout of AllenNLP's old ``allennlp elmo`` command, which existing scripts read:
+one dataset per input line, named by its 0-based line number (``"0"``, ``"1"``, ...), shaped
+``(L + 1, tokens, 2P)`` with every layer or ``(tokens, 2P)`` for one mix, plus ``sentence_to_index``,
+a JSON string mapping each sentence text to its dataset name. The file is built as
+``OUTPUT.partial`` and renamed when complete; an interrupted run resumes from the partial file.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import h5py
+import torch
+
+from ..embedders.elmo.embedder import DTYPES, ElmoEmbedder
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, help="text file, UTF-8, one whitespace-tokenized sentence a line")
+    parser.add_argument("output", type=Path, help="HDF5 file to write")
+    source = parser.add_argument_group("model (a published name, or an options + weights pair)")
+    source.add_argument("--model", help="published ELMo: small, medium, original, original-5.5B")
+    source.add_argument("--options", type=Path, help="options.json")
+    source.add_argument("--weights", type=Path, help="weights.hdf5")
+    layers = parser.add_mutually_exclusive_group()
+    layers.add_argument("--all", dest="layers", action="store_const", const="all", help="all layers (default)")
+    layers.add_argument("--top", dest="layers", action="store_const", const="top", help="top biLSTM layer only")
+    layers.add_argument("--average", dest="layers", action="store_const", const="average", help="mean of the layers")
+    layers.add_argument("--mix", type=float, nargs="+", metavar="W", help="weighted sum of the layers, one weight per layer")
+    parser.set_defaults(layers="all")
+    parser.add_argument("--dtype", choices=["float32", "float16"], default="float32", help="stored dtype")
+    parser.add_argument("--compute-dtype", choices=sorted(DTYPES), default="float32", help="dtype of the matrix products")
+    parser.add_argument("--batch-tokens", type=int, default=8192, help="padded tokens per batch")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--device", default="cpu")
+
+
+def read_sentences(path: Path) -> list[list[str]]:
+    """Whitespace-tokenized lines; an empty line is an error naming its line number."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: cannot read the input as UTF-8 text: {error}") from error
+    sentences = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        tokens = line.split()
+        if not tokens:
+            raise ValueError(f"{path}:{number}: empty line; every line must hold one sentence")
+        sentences.append(tokens)
+    if not sentences:
+        raise ValueError(f"{path}: no sentences to embed")
+    return sentences
+
+
+def _embedder(args: argparse.Namespace) -> ElmoEmbedder:
+    settings = dict(dtype=args.compute_dtype, max_batch_tokens=args.batch_tokens, device=args.device)
+    if args.model and (args.options or args.weights):
+        raise ValueError("give either --model or --options/--weights, not both")
+    if args.model:
+        return ElmoEmbedder.from_name(args.model, **settings)
+    if not (args.options and args.weights):
+        raise ValueError("give --model NAME, or both --options and --weights")
+    return ElmoEmbedder.from_files(args.options, args.weights, **settings)
+
+
+def _select(layers: torch.Tensor, args: argparse.Namespace) -> torch.Tensor:
+    """``layers``: ``[L + 1, tokens, dim]`` -> what the user asked to store."""
+    if args.mix is not None:
+        if len(args.mix) != layers.shape[0]:
+            raise ValueError(f"--mix needs {layers.shape[0]} weights (one per layer), got {len(args.mix)}")
+        return torch.einsum("l,ltd->td", torch.tensor(args.mix, dtype=layers.dtype), layers)
+    if args.layers == "top":
+        return layers[-1]
+    if args.layers == "average":
+        return layers.mean(0)
+    return layers
+
+
+def _resumable(partial: Path, run_key: str) -> bool:
+    try:
+        with h5py.File(partial, "r") as handle:
+            return handle.attrs.get("run_key") == run_key
+    except OSError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sentences = read_sentences(args.input)
+    embedder = _embedder(args)
+    selection = {"layers": args.layers, "mix": args.mix, "dtype": args.dtype}
+    run_key = hashlib.sha256(
+        json.dumps([embedder.fingerprint, selection, sentences], sort_keys=True).encode("utf-8")
+    ).hexdigest()
+    partial = args.output.with_name(args.output.name + ".partial")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    if partial.exists() and not _resumable(partial, run_key):
+        partial.unlink()  # unreadable, or made from another input, model or selection
+    with h5py.File(partial, "a") as handle:
+        handle.attrs["run_key"] = run_key
+        todo = [i for i in range(len(sentences)) if str(i) not in handle]
+        if len(todo) < len(sentences):
+            print(f"resuming: {len(sentences) - len(todo)} of {len(sentences)} sentences already embedded")
+        pending = [sentences[i] for i in todo]
+        for count, (position, layers) in enumerate(embedder.iter_embeddings(pending), start=1):
+            handle.create_dataset(str(todo[position]), data=_select(layers, args).numpy().astype(args.dtype))
+            if count % 1000 == 0:
+                handle.flush()  # what a resumed run can keep
+        index = {}
+        for number, tokens in enumerate(sentences):
+            index.setdefault(" ".join(tokens), str(number))
+        if "sentence_to_index" in handle:
+            del handle["sentence_to_index"]
+        handle.create_dataset("sentence_to_index", data=json.dumps(index))
+    os.replace(partial, args.output)
+    print(f"wrote {len(sentences)} sentences to {args.output}")
+    return 0
