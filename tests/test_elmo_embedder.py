@@ -83,3 +83,9 @@ def test_reduced_precision_close_to_float32(embedder, tiny_elmo_dir, dtype, tole
     assert output.dtype == torch.float32
     relative = (output - reference).abs().max() / reference.abs().max()
     assert 0 < relative < tolerance
+
+
+def test_compiled_cell_gives_the_same_vectors(embedder, tiny_elmo_dir):
+    compiled = ElmoEmbedder.from_files(tiny_elmo_dir / "options.json", tiny_elmo_dir / "weights.hdf5", compile=True)
+    assert compiled.fingerprint == embedder.fingerprint
+    torch.testing.assert_close(compiled.embed(SENTENCES).activations, embedder.embed(SENTENCES).activations, atol=1e-5, rtol=0)

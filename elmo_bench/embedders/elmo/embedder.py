@@ -66,6 +66,8 @@ class ElmoEmbedder(Embedder):
         max_batch_tokens: padded tokens per batch (rows x longest row).
         max_batch_size: rows per batch.
         device: where to run.
+        compile: fuse the LSTM's element-wise step with ``torch.compile`` (about 30 s once per
+            process; worth it beyond a few thousand tokens).
     """
 
     name = "elmo"
@@ -78,6 +80,7 @@ class ElmoEmbedder(Embedder):
         max_batch_tokens: int = 8192,
         max_batch_size: int = 512,
         device: str | torch.device = "cpu",
+        compile: bool = False,
     ) -> None:
         if dtype not in DTYPES:
             raise ValueError(f"ElmoEmbedder: dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
@@ -89,6 +92,8 @@ class ElmoEmbedder(Embedder):
         self.max_batch_tokens = max_batch_tokens
         self.max_batch_size = max_batch_size
         self._weights_sha256 = weights_sha256 or self._parameters_sha256()
+        if compile:
+            self.bilm.lstm.compile_cell()
 
     @classmethod
     def from_files(cls, options_path: str | Path, weights_path: str | Path, **kwargs) -> "ElmoEmbedder":

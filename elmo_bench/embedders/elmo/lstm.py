@@ -22,6 +22,27 @@ from .options import ElmoOptions
 _PRE_ACTIVATION_BUDGET = 16 * 1024 * 1024
 
 
+def lstm_cell_pointwise(gates: torch.Tensor, memory: torch.Tensor, cell_clip: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The element-wise part of one LSTM step.
+
+    Args:
+        gates: ``[..., 4C]`` pre-activations in the order input, forget, candidate, output.
+        memory: ``[..., C]`` previous memory cell.
+        cell_clip: clip value of the new memory cell (0: no clipping).
+
+    Returns:
+        ``(output_gate * tanh(memory'), memory')``, both ``[..., C]``.
+    """
+    cell = memory.shape[-1]
+    input_forget = torch.sigmoid(gates[..., : 2 * cell])
+    candidate = torch.tanh(gates[..., 2 * cell : 3 * cell])
+    output_gate = torch.sigmoid(gates[..., 3 * cell :])
+    memory = input_forget[..., :cell] * candidate + input_forget[..., cell:] * memory
+    if cell_clip:
+        memory = memory.clamp(-cell_clip, cell_clip)
+    return output_gate * torch.tanh(memory), memory
+
+
 @dataclass
 class LstmState:
     """Hidden and cell state of every layer and direction.
@@ -53,7 +74,18 @@ class ElmoLstm(nn.Module):
         self.recurrent_weights = nn.ParameterList(nn.Parameter(torch.empty(2, P, 4 * C)) for _ in range(L))
         self.biases = nn.ParameterList(nn.Parameter(torch.zeros(2, 4 * C)) for _ in range(L))
         self.projection_weights = nn.ParameterList(nn.Parameter(torch.empty(2, C, P)) for _ in range(L))
+        self._pointwise = lstm_cell_pointwise
         self.reset_parameters()
+
+    def compile_cell(self) -> None:
+        """Fuse the element-wise step into one kernel with ``torch.compile``.
+
+        The step's sigmoid/tanh/multiply/clip passes cost about a third of the time of the eager
+        loop on a CPU; fused they cost a third of that. Compiling takes about 30 s once per process
+        (less with inductor's on-disk cache) and needs a C++ compiler on a CPU; results are equal
+        to the eager ones to float rounding.
+        """
+        self._pointwise = torch.compile(lstm_cell_pointwise, dynamic=True)
 
     def reset_parameters(self) -> None:
         """Uniform init in +-1/sqrt(C) as torch's LSTM, with forget-gate bias 1."""
@@ -171,13 +203,8 @@ class ElmoLstm(nn.Module):
                 # Reduced-precision runs keep the gate arithmetic and the memory cell in float32:
                 # only the matrix products run in the low-precision dtype.
                 gates = torch.baddbmm(pre[:, t - start, :active], hidden, recurrent_weight).float()
-                input_forget = torch.sigmoid(gates[..., : 2 * C])
-                candidate = torch.tanh(gates[..., 2 * C : 3 * C])
-                output_gate = torch.sigmoid(gates[..., 3 * C :])
-                memory = input_forget[..., :C] * candidate + input_forget[..., C:] * memory
-                if self.cell_clip:
-                    memory = memory.clamp(-self.cell_clip, self.cell_clip)
-                hidden = torch.bmm((output_gate * torch.tanh(memory)).to(dtype), projection_weight)
+                cell_output, memory = self._pointwise(gates, memory, self.cell_clip)
+                hidden = torch.bmm(cell_output.to(dtype), projection_weight)
                 if self.proj_clip:
                     hidden = hidden.clamp(-self.proj_clip, self.proj_clip)
                 steps.append(F.pad(hidden, (0, 0, 0, batch - active)))
