@@ -83,9 +83,16 @@ class ElmoLstm(nn.Module):
         The step's sigmoid/tanh/multiply/clip passes cost about a third of the time of the eager
         loop on a CPU; fused they cost a third of that. Compiling takes about 30 s once per process
         (less with inductor's on-disk cache) and needs a C++ compiler on a CPU; results are equal
-        to the eager ones to float rounding.
+        to the eager ones to float rounding. Meant for inference: the kernels are built here, under
+        ``torch.inference_mode``, for one row and for many (torch specialises size 1), so that no
+        compilation happens in the middle of a timed run.
         """
-        self._pointwise = torch.compile(lstm_cell_pointwise, dynamic=True)
+        compiled = torch.compile(lstm_cell_pointwise, dynamic=True)
+        device = self.biases[0].device
+        with torch.inference_mode():
+            for rows in (1, 2):
+                compiled(torch.zeros(2, rows, 4 * self.cell_dim, device=device), torch.zeros(2, rows, self.cell_dim, device=device), self.cell_clip)
+        self._pointwise = compiled
 
     def reset_parameters(self) -> None:
         """Uniform init in +-1/sqrt(C) as torch's LSTM, with forget-gate bias 1."""
