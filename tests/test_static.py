@@ -1,0 +1,204 @@
+"""Static word vectors: file formats, malformed input, vocabulary restriction, the embedder."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from elmo_bench.embedders import static
+from elmo_bench.embedders.static import (
+    PUBLISHED_VECTORS,
+    StaticEmbedder,
+    VectorsFormatError,
+    fetch_published_vectors,
+    read_vectors,
+)
+
+WORDS = ["the", "Paris", "paris", "cat", "<unk>"]
+VECTORS = np.array(
+    [[0.1, 0.2, 0.3], [1.0, -1.0, 0.5], [2.0, 2.0, 2.0], [-0.25, 0.0, 1e-3], [9.0, 9.0, 9.0]],
+    dtype=np.float32,
+)
+
+
+def glove_text(words=WORDS, vectors=VECTORS) -> str:
+    return "".join(
+        word + " " + " ".join(repr(float(value)) for value in row) + "\n"
+        for word, row in zip(words, vectors)
+    )
+
+
+@pytest.fixture
+def glove_file(tmp_path) -> Path:
+    path = tmp_path / "vectors.txt"
+    path.write_text(glove_text(), encoding="utf-8")
+    return path
+
+
+def assert_reference(vectors) -> None:
+    assert vectors.words == WORDS
+    assert vectors.dim == 3
+    assert np.allclose(vectors.vectors, VECTORS)
+    assert vectors.vectors.dtype == np.float32
+
+
+def test_glove_gzip_zip_and_word2vec_files_read_the_same(tmp_path, glove_file):
+    assert_reference(read_vectors(glove_file))
+
+    packed = tmp_path / "vectors.txt.gz"
+    packed.write_bytes(gzip.compress(glove_file.read_bytes()))
+    assert_reference(read_vectors(packed))
+
+    archive = tmp_path / "glove.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        out.writestr("glove.50d.txt", glove_text())
+        out.writestr("glove.100d.txt", "x 1 2 3 4\n")
+    assert_reference(read_vectors(archive, member="glove.50d.txt"))
+    with pytest.raises(VectorsFormatError, match=r"glove\.zip: the archive holds .*member="):
+        read_vectors(archive)
+    with pytest.raises(VectorsFormatError, match=r"no member 'glove\.300d\.txt'"):
+        read_vectors(archive, member="glove.300d.txt")
+
+    word2vec = tmp_path / "vectors.w2v.txt"
+    word2vec.write_text(f"{len(WORDS)} 3\n" + glove_text(), encoding="utf-8")
+    assert_reference(read_vectors(word2vec))
+
+
+def test_wrong_number_of_values_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text(glove_text() + "dog 0.1 0.2\n", encoding="utf-8")
+    with pytest.raises(VectorsFormatError,
+                       match=r"bad\.txt: line 6: expected a word and 3 numbers, found 2 fields"):
+        read_vectors(path)
+    path.write_text(glove_text() + "dog 0.1 0.2 0.3 0.4\n", encoding="utf-8")
+    with pytest.raises(VectorsFormatError, match=r"bad\.txt: line 6: expected a word and 3"):
+        read_vectors(path)
+
+
+def test_non_number_names_the_value_and_line(tmp_path):
+    path = tmp_path / "bad.txt.gz"
+    path.write_bytes(gzip.compress((glove_text() + "dog 0.1 zero 0.3\n").encode()))
+    with pytest.raises(VectorsFormatError, match=r"bad\.txt\.gz: line 6: 'zero' is not a number"):
+        read_vectors(path)
+
+
+def test_word2vec_header_must_match_the_file(tmp_path):
+    path = tmp_path / "short.vec"
+    path.write_text("7 3\n" + glove_text(), encoding="utf-8")
+    with pytest.raises(VectorsFormatError, match="header announces 7 vectors, the file has 5"):
+        read_vectors(path)
+
+
+def test_gz_name_without_gzip_data_is_an_error(tmp_path):
+    path = tmp_path / "vectors.txt.gz"
+    path.write_text(glove_text(), encoding="utf-8")
+    with pytest.raises(VectorsFormatError, match=r"vectors\.txt\.gz: named \.gz but is not gzip"):
+        read_vectors(path)
+
+
+def test_words_with_spaces_as_in_glove_840b(tmp_path):
+    path = tmp_path / "v.txt"
+    path.write_text(glove_text() + ". . . 0.5 0.5 0.5\n", encoding="utf-8")
+    vectors = read_vectors(path)
+    assert vectors.words[-1] == ". . ."
+    assert np.allclose(vectors.vectors[-1], 0.5)
+
+
+def test_vocabulary_restriction_keeps_only_listed_words(glove_file):
+    vectors = read_vectors(glove_file, vocabulary={"cat", "Paris", "absent"})
+    assert vectors.words == ["Paris", "cat"]
+    assert np.allclose(vectors.vectors, VECTORS[[1, 3]])
+
+
+def test_embedder_lookup_lowercase_fallback_padding_and_oov_rate(glove_file):
+    embedder = StaticEmbedder(glove_file)
+    layers = embedder.embed([["The", "cat", "zebra"], ["Paris"], []])
+    assert layers.activations.shape == (1, 3, 3, 3)
+    assert layers.mask.tolist() == [[True, True, True], [True, False, False], [False] * 3]
+    expected = torch.zeros(3, 3, 3)
+    expected[0, 0] = torch.from_numpy(VECTORS[0])  # "The" -> "the"
+    expected[0, 1] = torch.from_numpy(VECTORS[3])
+    expected[1, 0] = torch.from_numpy(VECTORS[1])  # exact case wins over "paris"
+    assert torch.equal(layers.activations[0], expected)  # OOV and padding are zeros
+    stats = embedder.oov_stats
+    assert (stats.tokens, stats.lowercased, stats.oov) == (4, 1, 1)
+    assert stats.oov_rate == 0.25
+
+
+def test_embedder_unk_vector_and_no_fallback(glove_file):
+    embedder = StaticEmbedder(glove_file, oov="unk", lowercase_fallback=False)
+    activations = embedder.embed([["The", "zebra"]]).activations[0, 0]
+    assert torch.equal(activations, torch.from_numpy(VECTORS[[4, 4]]))
+    assert embedder.oov_stats.oov == 2
+
+
+def test_unk_mode_needs_an_unk_vector(tmp_path):
+    path = tmp_path / "v.txt"
+    path.write_text(glove_text(WORDS[:2], VECTORS[:2]), encoding="utf-8")
+    with pytest.raises(VectorsFormatError, match="oov='unk' needs a <UNK> or <unk> vector"):
+        StaticEmbedder(path, oov="unk")
+
+
+def test_fingerprint_follows_file_content_and_settings(tmp_path, glove_file):
+    base = StaticEmbedder(glove_file).fingerprint
+    assert StaticEmbedder(glove_file).fingerprint == base
+    assert StaticEmbedder(glove_file, lowercase_fallback=False).fingerprint != base
+    assert StaticEmbedder(glove_file, vocabulary=["cat"]).fingerprint != base
+    changed = tmp_path / "changed.txt"
+    changed.write_text(glove_text().replace("0.1", "0.11"), encoding="utf-8")
+    assert StaticEmbedder(changed).fingerprint != base
+    parts = StaticEmbedder(glove_file).fingerprint_parts()
+    assert parts["vectors_sha256"] == hashlib.sha256(glove_file.read_bytes()).hexdigest()
+
+
+def test_restricted_embedder_keeps_lowercase_forms(glove_file):
+    embedder = StaticEmbedder(glove_file, vocabulary=["PARIS", "The"])
+    assert embedder.vectors.words == ["the", "paris", "<unk>"]  # unknown-word vectors stay
+    assert torch.equal(embedder.embed([["PARIS"]]).activations[0, 0, 0],
+                       torch.from_numpy(VECTORS[2]))
+
+
+def test_published_names_download_into_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
+    archive_bytes = {}
+
+    def fake_fetch(url, dest, *, sha256=None, verify=None, desc=None):
+        assert sha256 is None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(dest, "w") as out:
+            out.writestr("glove.6B.50d.txt", glove_text())
+        archive_bytes["data"] = dest.read_bytes()
+        with pytest.raises(VectorsFormatError, match="md5"):
+            verify(dest)  # our fake archive is not the published one
+        digest = hashlib.sha256(archive_bytes["data"]).hexdigest()
+        dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {dest.name}\n")
+        fake_fetch.calls.append((url, dest))
+        return dest
+
+    fake_fetch.calls = []
+    monkeypatch.setattr(static, "fetch", fake_fetch)
+    path, member = fetch_published_vectors("glove.6B.50d")
+    assert fake_fetch.calls == [
+        ("https://nlp.stanford.edu/data/glove.6B.zip",
+         tmp_path / "cache" / "glove" / "glove.6B.zip")
+    ]
+    assert member == "glove.6B.50d.txt"
+    embedder = StaticEmbedder("glove.6B.50d")
+    assert embedder.vectors.words == WORDS
+    assert embedder.fingerprint_parts()["vectors_sha256"] == hashlib.sha256(
+        archive_bytes["data"]).hexdigest()
+    with pytest.raises(KeyError, match=r"unknown vectors 'glove\.7B'.*glove\.840B\.300d"):
+        fetch_published_vectors("glove.7B")
+    assert set(PUBLISHED_VECTORS) == {
+        "glove.6B.50d", "glove.6B.100d", "glove.6B.200d", "glove.6B.300d", "glove.840B.300d"
+    }
+
+
+def test_missing_file_names_the_path_and_published_names(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nope\.txt: no such vectors file"):
+        StaticEmbedder(tmp_path / "nope.txt")
