@@ -195,6 +195,10 @@ class ElmoLstm(nn.Module):
         memory = memory.float()
         chunk_steps = max(1, _PRE_ACTIVATION_BUDGET // (2 * batch * 4 * C))
 
+        # Without autograd, the loop works in place: gates accumulate into the precomputed input
+        # projections and outputs go straight into one buffer (saves a copy per step).
+        in_place = not torch.is_grad_enabled()
+        output = layer_input.new_zeros(2, time, batch, self.projection_dim) if in_place else None
         steps, final_hidden, final_memory = [], [], []
         for start in range(0, time, chunk_steps):
             stop = min(time, start + chunk_steps)
@@ -209,13 +213,18 @@ class ElmoLstm(nn.Module):
                     hidden, memory = hidden[:, :active], memory[:, :active]
                 # Reduced-precision runs keep the gate arithmetic and the memory cell in float32:
                 # only the matrix products run in the low-precision dtype.
-                gates = torch.baddbmm(pre[:, t - start, :active], hidden, recurrent_weight).float()
-                cell_output, memory = self._pointwise(gates, memory, self.cell_clip)
+                pre_t = pre[:, t - start, :active]
+                gates = pre_t.baddbmm_(hidden, recurrent_weight) if in_place else torch.baddbmm(pre_t, hidden, recurrent_weight)
+                cell_output, memory = self._pointwise(gates.float(), memory, self.cell_clip)
                 hidden = torch.bmm(cell_output.to(dtype), projection_weight)
                 if self.proj_clip:
-                    hidden = hidden.clamp(-self.proj_clip, self.proj_clip)
-                steps.append(F.pad(hidden, (0, 0, 0, batch - active)))
+                    hidden = hidden.clamp_(-self.proj_clip, self.proj_clip) if in_place else hidden.clamp(-self.proj_clip, self.proj_clip)
+                if in_place:
+                    output[:, t, :active] = hidden
+                else:
+                    steps.append(F.pad(hidden, (0, 0, 0, batch - active)))
         final_hidden.append(hidden)
         final_memory.append(memory)
-        output = torch.stack(steps, dim=1) if steps else layer_input.new_zeros(2, 0, batch, self.projection_dim)
+        if not in_place:
+            output = torch.stack(steps, dim=1) if steps else layer_input.new_zeros(2, 0, batch, self.projection_dim)
         return output, torch.cat(final_hidden[::-1], dim=1), torch.cat(final_memory[::-1], dim=1).to(dtype)
