@@ -9,6 +9,8 @@ import sys
 # arguments) and ``run(args) -> int``.
 COMMANDS = {
     "embed": "Embed a text file with ELMo into HDF5 (AllenNLP's `elmo` command layout).",
+    "pretrain": "Pretrain a biLM (ELMo's language model) on a corpus; resumable; exports the official format.",
+    "task": "Train and score one task cell (task x embedder x seed); write its JSON result.",
 }
 
 

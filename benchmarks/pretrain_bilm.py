@@ -1,0 +1,178 @@
+"""biLM pretraining speed on this machine, as a share of its own fp32 matrix-multiply throughput.
+
+Times optimizer steps of a preset (default ``cpu-small``) on the first batches of the real training
+corpus (``$ELMO_BENCH_DATA/corpus/wikipedia``, tokenized once and cached) and, in the same run, a
+2048 x 2048 @ 2048 x 2048 fp32 product with the same number of threads (before and after the steps;
+the mean is used). Efficiency = training FLOPs per token x tokens/s / matmul FLOP/s, where the
+training FLOPs are 3 x the forward matrix-product FLOPs (the backward pass costs about two forward
+passes) counted on the very batches timed: char CNN once per distinct token, the biLSTM at every
+position, the adaptive softmax head plus the tail clusters actually evaluated. A token is one
+prediction target per direction (a word or the sentence-end marker).
+
+The machine may be shared, so the same ratio is also given per CPU second (process time) of the
+training steps and of the matmul, which other processes taking turns on the cores do not skew; the
+load average is recorded. ``--compare-optimizers N`` also trains Adam and bilm-tf's Adagrad (0.2)
+N steps each from the same initialisation and records their held-out perplexity.
+
+Set ``OMP_WAIT_POLICY=PASSIVE`` on a busy machine (see ``elmo_bench/commands/pretrain.py``).
+
+Usage: python benchmarks/pretrain_bilm.py [--preset cpu-small] [--steps 30] [--threads 2]
+       [--compare-optimizers 0] [--out results/benchmarks/pretrain_bilm.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from elmo_bench.paths import data_dir
+from elmo_bench.pretrain.bilm import (
+    BiLmTrainer,
+    DataSettings,
+    forward_flops,
+    load_source,
+    make_batch,
+    write_json,
+)
+from elmo_bench.pretrain.bilm_presets import get_preset
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def matmul_rates(size: int = 2048, repeats: int = 5) -> tuple[float, float]:
+    """FLOPs per wall second and per CPU second of one fp32 ``size`` x ``size`` square product,
+    best of ``repeats`` each."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    best_wall = best_cpu = float("inf")
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        a @ b
+        best_wall = min(best_wall, time.perf_counter() - wall)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+    return 2 * size**3 / best_wall, 2 * size**3 / best_cpu
+
+
+def compare_optimizers(preset_name: str, overrides: list[str], source, steps: int) -> list[dict]:
+    """Held-out perplexity after ``steps`` steps from the same initialisation, per optimizer.
+
+    Both use the preset's schedule shape over ``steps`` steps (10% warm-up, cosine decay); Adagrad
+    at bilm-tf's learning rate 0.2, Adam at the preset's.
+    """
+    results = []
+    for optimizer, rate in (("adam", None), ("adagrad", 0.2)):
+        changes = [*overrides, f"train.optimizer={optimizer}", f"train.max_steps={steps}",
+                   f"train.warmup_steps={max(1, steps // 10)}"]
+        if rate is not None:
+            changes.append(f"train.learning_rate={rate}")
+        preset = get_preset(preset_name, changes)
+        trainer = BiLmTrainer(preset, source, Path("/nonexistent-never-written"))
+        heldout = source.heldout.head(preset.train.eval_tokens)
+        curve = []
+        started = time.perf_counter()
+        for step in range(1, steps + 1):
+            trainer.train_step()
+            if step % max(1, steps // 4) == 0 or step == steps:
+                curve.append({"step": step, "tokens_seen": trainer.position.tokens_seen,
+                              "heldout_mean_ppl": round(trainer.evaluate(heldout).mean, 1)})
+                print(optimizer, curve[-1], flush=True)
+        results.append({"optimizer": optimizer, "learning_rate": preset.train.learning_rate, "curve": curve,
+                        "seconds": round(time.perf_counter() - started, 1)})
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="cpu-small")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    parser.add_argument("--steps", type=int, default=30, help="timed optimizer steps (after 3 warm-up steps)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPO / "results" / "benchmarks" / "pretrain_bilm.json")
+    parser.add_argument("--compare-optimizers", type=int, default=0, metavar="STEPS",
+                        help="also train Adam and Adagrad STEPS steps each from one init and compare held-out perplexity")
+    args = parser.parse_args(argv)
+    root = data_dir()
+    if root is None:
+        print("set ELMO_BENCH_DATA to the data folder (the corpus is read from corpus/wikipedia)", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    preset = get_preset(args.preset, args.set)
+    source = load_source(DataSettings(str(root / "corpus" / "wikipedia")), preset.vocab)
+    trainer = BiLmTrainer(preset, source, Path("/nonexistent-never-written"))
+    n_words = len(source.vocabulary)
+    n_parameters = sum(p.numel() for p in trainer.model.parameters())
+
+    load_before = os.getloadavg()[0]
+    matmul_before = matmul_rates()
+    for _ in range(3):
+        trainer.train_step()
+    flops = {"char_cnn": 0.0, "lstm": 0.0, "softmax": 0.0}
+    tokens, distinct, positions, seconds, cpu_seconds = 0, 0, 0, 0.0, 0.0
+    for _ in range(args.steps):
+        # Count the FLOPs of the batches the next step will train on, outside the timed part.
+        for members in trainer.step_batches():
+            batch = make_batch(source.train, trainer.windows, members, source.vocabulary.bos_id, source.vocabulary.eos_id)
+            for part, value in forward_flops(preset.model, n_words, batch).items():
+                flops[part] += value
+            distinct += len(batch.distinct_types)
+            positions += batch.word_ids.numel()
+        started, cpu_started = time.perf_counter(), time.process_time()
+        tokens += trainer.train_step()["targets"]
+        seconds += time.perf_counter() - started
+        cpu_seconds += time.process_time() - cpu_started
+    matmul_after = matmul_rates()
+    load_after = os.getloadavg()[0]
+    matmul = (matmul_before[0] + matmul_after[0]) / 2
+    matmul_cpu = (matmul_before[1] + matmul_after[1]) / 2
+
+    tokens_per_second = tokens / seconds
+    forward_per_token = {part: value / tokens for part, value in flops.items()}
+    forward_total = sum(forward_per_token.values())
+    training_per_token = 3 * forward_total
+    achieved = training_per_token * tokens_per_second
+    achieved_cpu = training_per_token * tokens / cpu_seconds
+    result = {
+        "preset": preset.name,
+        "model": preset.model.__dict__ | {"filters": [list(f) for f in preset.model.filters]},
+        "train": {"batch_tokens": preset.train.batch_tokens, "max_window": preset.train.max_window,
+                  "optimizer": preset.train.optimizer},
+        "parameters": n_parameters,
+        "vocabulary_size": n_words,
+        "threads": args.threads,
+        "timed_steps": args.steps,
+        "tokens": int(tokens),
+        "seconds": round(seconds, 2),
+        "tokens_per_second": round(tokens_per_second, 1),
+        "distinct_tokens_per_position": round(distinct / positions, 3),
+        "forward_mflops_per_token": {part: round(value / 1e6, 3) for part, value in forward_per_token.items()}
+        | {"total": round(forward_total / 1e6, 3)},
+        "training_mflops_per_token": round(training_per_token / 1e6, 3),
+        "achieved_gflops": round(achieved / 1e9, 2),
+        "matmul_gflops": {"before": round(matmul_before[0] / 1e9, 2), "after": round(matmul_after[0] / 1e9, 2),
+                          "mean": round(matmul / 1e9, 2)},
+        "efficiency": round(achieved / matmul, 3),
+        # The same ratio per CPU second (process time) of each: insensitive to other processes
+        # taking turns on the cores, which the wall-clock ratio is not.
+        "cpu_seconds": round(cpu_seconds, 2),
+        "achieved_gflops_per_cpu_second": round(achieved_cpu / 1e9, 2),
+        "matmul_gflops_per_cpu_second": round(matmul_cpu / 1e9, 2),
+        "efficiency_cpu_time": round(achieved_cpu / matmul_cpu, 3),
+        "load_average": {"before": load_before, "after": load_after, "cores": os.cpu_count()},
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+    }
+    if args.compare_optimizers:
+        result["optimizer_comparison"] = compare_optimizers(args.preset, args.set, source, args.compare_optimizers)
+    print(json.dumps(result, indent=2))
+    write_json(args.out, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
