@@ -1,0 +1,221 @@
+"""One cell of the benchmark grid: (task, embedder, seed) -> a result record.
+
+:func:`run_cell` reads the task's splits, embeds them through the cache, trains the head with early
+stopping on dev, scores dev and test, and returns a JSON-serialisable record of the scores, the
+protocol (splits, data sha256, metric, settings), the embedder's fingerprint, the costs (embedding,
+training per epoch, evaluation, tokens/s, peak memory) and the environment (commit, versions).
+:func:`write_result` stores it atomically.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from elmo_bench.cache import EmbeddingCache
+from elmo_bench.embedded_split import EmbeddedSplit, embed_split
+from elmo_bench.embedders.registry import ComparedEmbedder
+from elmo_bench.heads.scalar_mix_input import EmbeddingInput
+from elmo_bench.task import ROLES, Task
+from elmo_bench.training import evaluate, train_head
+
+RESULT_FORMAT_VERSION = 1
+_PACKAGES = ("torch", "numpy", "pytorch-crf", "seqeval", "scikit-learn", "spacy", "h5py")
+_REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators (head initialisation, dropout)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def peak_memory_bytes() -> int:
+    """This process's peak resident set size so far (Linux reports KiB; memory-mapped cache pages
+    that were read count too)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def environment() -> dict[str, Any]:
+    """The commit (and whether the tree had changes), Python and package versions, threads."""
+
+    def git(*args: str) -> str | None:
+        try:
+            completed = subprocess.run(
+                ["git", *args],
+                cwd=_REPOSITORY,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=True,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return completed.stdout.strip()
+
+    versions = {"python": platform.python_version()}
+    for package in ("elmo-bench", *_PACKAGES):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": None if status is None else bool(status),
+        "versions": versions,
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+    }
+
+
+def _embedding_costs(split: EmbeddedSplit, embedder: ComparedEmbedder) -> dict[str, Any]:
+    costs = {}
+    seen = set()
+    for part, lookup in zip(embedder.parts, split.lookups, strict=True):
+        if part.use.source in seen:
+            continue
+        seen.add(part.use.source)
+        computed_seconds = lookup.entry.meta["embed_seconds"]
+        costs[part.use.source] = {
+            "cache": "hit" if lookup.hit else "computed",
+            "seconds": lookup.seconds,
+            "embed_seconds_when_computed": computed_seconds,
+            "tokens": split.n_tokens,
+            "tokens_per_second_when_computed": split.n_tokens / computed_seconds
+            if computed_seconds > 0
+            else None,
+            "vocabulary_coverage": lookup.entry.meta.get("vocabulary_coverage"),
+            "cache_key": lookup.entry.key,
+            "cache_bytes": int(lookup.entry.vectors.nbytes),
+        }
+    return costs
+
+
+def run_cell(
+    task: Task,
+    embedder: ComparedEmbedder,
+    seed: int,
+    cache: EmbeddingCache,
+    log: Callable[[str], None] | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train and score ``task`` on ``embedder`` with ``seed``; returns the result record.
+
+    Raises:
+        EmptySplitError: a split has no examples.
+    """
+    say = log or (lambda line: None)
+    started = time.perf_counter()
+    splits: dict[str, EmbeddedSplit] = {}
+    timings: dict[str, Any] = {"read_seconds": {}, "embedding": {}}
+    for role in ROLES:
+        read_started = time.perf_counter()
+        examples = task.read_checked(role)
+        timings["read_seconds"][role] = time.perf_counter() - read_started
+        splits[role] = embed_split(
+            examples, task.token_sequences, embedder, cache, task.training_config.device, progress
+        )
+        timings["embedding"][role] = _embedding_costs(splits[role], embedder)
+        say(f"{role}: {len(examples)} examples, {splits[role].n_tokens} distinct-sequence tokens")
+
+    seed_everything(seed)
+    config = task.training_config
+    head = task.build_head(EmbeddingInput(embedder.input_specs()), splits["train"].examples)
+    head.to(config.device)
+    outcome = train_head(task, head, splits["train"], splits["dev"], config, seed, log=say)
+
+    scores = {}
+    timings["evaluation_seconds"] = {}
+    for role in ("dev", "test"):
+        eval_started = time.perf_counter()
+        scores[role] = evaluate(task, head, splits[role], config.eval_batch_size)
+        timings["evaluation_seconds"][role] = time.perf_counter() - eval_started
+    epoch_seconds = [record.train_seconds for record in outcome.epochs]
+    timings["training_seconds_per_epoch"] = sum(epoch_seconds) / len(epoch_seconds)
+    # The median is robust to an epoch slowed by other jobs on a shared machine.
+    timings["training_seconds_per_epoch_median"] = statistics.median(epoch_seconds)
+    timings["training_tokens_per_second"] = sum(
+        record.train_tokens for record in outcome.epochs
+    ) / sum(epoch_seconds)
+    timings["total_seconds"] = time.perf_counter() - started
+
+    protocol = task.protocol()
+    protocol["data"] = {
+        role: [split_file.provenance() for split_file in task.data_files(role)] for role in ROLES
+    }
+    protocol["examples"] = {role: len(splits[role]) for role in ROLES}
+    return {
+        "format_version": RESULT_FORMAT_VERSION,
+        "task": task.name,
+        "embedder": embedder.name,
+        "seed": seed,
+        "main_score": {
+            "name": task.main_score,
+            "split": "test",
+            "dataset_split": task.splits["test"],
+            "value": scores["test"][task.main_score],
+        },
+        "scores": scores,
+        "protocol": protocol,
+        "settings": {"options": task.options, "head": task.head, "training": task.training},
+        "embedder_details": embedder.describe(),
+        "head": {
+            "class": type(head).__qualname__,
+            "trainable_parameters": sum(p.numel() for p in head.parameters() if p.requires_grad),
+            "learned_mixes": head.embedding_input.learned_mixes(),
+        },
+        "training": outcome.to_dict(),
+        "timings": timings,
+        "memory": {"peak_rss_bytes": peak_memory_bytes()},
+        "environment": environment(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    """One line: the main test score, dev score, epochs and costs."""
+    main = result["main_score"]
+    training = result["training"]
+    timings = result["timings"]
+    embed_seconds = sum(
+        cost["seconds"] for role in timings["embedding"].values() for cost in role.values()
+    )
+    return (
+        f"{result['task']} {result['embedder']} seed {result['seed']}: test {main['name']} "
+        f"{main['value']:.4f} (dev {result['scores']['dev'][main['name']]:.4f}, best epoch "
+        f"{training['best_epoch']}/{len(training['epochs'])}); embedding {embed_seconds:.1f} s, "
+        f"training {timings['training_seconds_per_epoch_median']:.1f} s/epoch (median), "
+        f"peak memory {result['memory']['peak_rss_bytes'] / 2**20:.0f} MiB"
+    )
+
+
+def write_result(path: str | Path, result: dict[str, Any]) -> Path:
+    """Write ``result`` as JSON to ``path`` atomically (a temporary file renamed onto it)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, indent=1, allow_nan=False) + "\n"  # fails before touching the disk
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    ) as handle:
+        handle.write(text)
+    os.replace(handle.name, path)
+    return path

@@ -1,0 +1,231 @@
+"""The embedders under comparison, by name, built from file paths or published names.
+
+A compared embedder is one or more frozen *source* embedders (ELMo, GloVe), each with the layers
+the head reads from it and how it reads them:
+
+============  ====================================================================================
+``glove``     GloVe's one layer.
+``elmo``      all ELMo layers, learned scalar mix (softmax weights + gamma), dropout 0.5, L2 0.001
+              on the mix weights (the ELMo paper's setting).
+``elmo+glove`` ELMo as above concatenated with GloVe, as in the ELMo paper's task models.
+``elmo-layer0`` ELMo's context-free layer (the char-CNN token vectors) alone: the control that
+              separates what ELMo gains from characters from what it gains from context.
+============  ====================================================================================
+
+``elmo`` and ``elmo-layer0`` read the same cached ELMo layers; the layer is selected when batches
+are made, so the cache holds one entry per (weights, split) whichever of them runs.
+
+Sources come from config (:data:`DEFAULT_SOURCES`): ``elmo.options`` + ``elmo.weights`` (files) or
+``elmo.model`` (a published name: small, medium, original, original-5.5B); ``glove.vectors`` (a
+GloVe/word2vec text file or a published name such as ``glove.6B.300d``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from elmo_bench.embedders.base import Embedder
+from elmo_bench.heads.scalar_mix_input import InputSpec
+from elmo_bench.settings import SettingsError, did_you_mean, merge_settings
+
+ELMO_DROPOUT = 0.5
+ELMO_MIX_L2 = 0.001
+
+
+class UnknownEmbedderError(ValueError):
+    """An embedder name that is not one of :data:`COMPARED_EMBEDDERS`."""
+
+
+@dataclass(frozen=True)
+class SourceUse:
+    """How a head reads one source embedder.
+
+    Attributes:
+        source: ``"elmo"`` or ``"glove"``.
+        layers: indices of the source's layers to read (None: all).
+        mix: learn a scalar mix over them.
+        dropout: dropout on the resulting word vectors.
+        mix_l2: L2 penalty weight on the mix weights.
+    """
+
+    source: str
+    layers: tuple[int, ...] | None
+    mix: bool
+    dropout: float
+    mix_l2: float = 0.0
+
+
+_ELMO_MIXED = SourceUse("elmo", None, mix=True, dropout=ELMO_DROPOUT, mix_l2=ELMO_MIX_L2)
+_GLOVE = SourceUse("glove", None, mix=False, dropout=0.0)
+
+COMPARED_EMBEDDERS: Mapping[str, tuple[SourceUse, ...]] = {
+    "glove": (_GLOVE,),
+    "elmo": (_ELMO_MIXED,),
+    "elmo+glove": (_ELMO_MIXED, _GLOVE),
+    "elmo-layer0": (SourceUse("elmo", (0,), mix=False, dropout=ELMO_DROPOUT),),
+}
+
+DEFAULT_SOURCES: Mapping[str, Mapping[str, Any]] = {
+    "elmo": {
+        "options": None,
+        "weights": None,
+        "model": None,
+        "dtype": "float32",
+        "max_batch_tokens": 8192,
+        "device": "cpu",
+    },
+    "glove": {"vectors": None, "lowercase_fallback": True, "oov": "zero"},
+}
+"""Source settings; override as ``embedder.elmo.weights=...`` (see :func:`source_settings`)."""
+
+
+@dataclass(frozen=True)
+class EmbedderPart:
+    """A loaded source embedder and how the head reads it."""
+
+    embedder: Embedder
+    use: SourceUse
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.use.layers) if self.use.layers is not None else self.embedder.n_layers
+
+    def input_spec(self) -> InputSpec:
+        return InputSpec(
+            n_layers=self.n_layers,
+            dim=self.embedder.dim,
+            mix=self.use.mix,
+            dropout=self.use.dropout,
+            mix_l2=self.use.mix_l2,
+        )
+
+
+@dataclass(frozen=True)
+class ComparedEmbedder:
+    """A named embedder under comparison: its parts, in the order the head concatenates them."""
+
+    name: str
+    parts: tuple[EmbedderPart, ...]
+
+    def input_specs(self) -> list[InputSpec]:
+        return [part.input_spec() for part in self.parts]
+
+    def describe(self) -> dict[str, Any]:
+        """What a result records: each part's source, fingerprint and how it is read."""
+        return {
+            "name": self.name,
+            "parts": [
+                {
+                    "source": part.use.source,
+                    "embedder": part.embedder.name,
+                    "fingerprint": part.embedder.fingerprint,
+                    "fingerprint_parts": part.embedder.fingerprint_parts(),
+                    "n_layers": part.embedder.n_layers,
+                    "dim": part.embedder.dim,
+                    "layers": list(part.use.layers) if part.use.layers is not None else "all",
+                    "mix": part.use.mix,
+                    "dropout": part.use.dropout,
+                    "mix_l2": part.use.mix_l2,
+                }
+                for part in self.parts
+            ],
+        }
+
+
+def source_settings(overrides: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """:data:`DEFAULT_SOURCES` updated with ``{"elmo.weights": path, ...}`` overrides.
+
+    Raises:
+        SettingsError: an unknown source or setting.
+    """
+    grouped: dict[str, dict[str, Any]] = {}
+    for dotted, value in (overrides or {}).items():
+        source, _, key = dotted.partition(".")
+        if source not in DEFAULT_SOURCES or not key:
+            raise SettingsError(
+                f"embedder setting {dotted!r} is not 'SOURCE.KEY' with SOURCE one of "
+                f"{', '.join(DEFAULT_SOURCES)}{did_you_mean(source, DEFAULT_SOURCES)}"
+            )
+        grouped.setdefault(source, {})[key] = value
+    return {
+        source: merge_settings(defaults, grouped.get(source), f"embedder source {source!r}")
+        for source, defaults in DEFAULT_SOURCES.items()
+    }
+
+
+def load_source(source: str, settings: Mapping[str, Any]) -> Embedder:
+    """Load the ``elmo`` or ``glove`` source embedder from its settings.
+
+    Raises:
+        SettingsError: the settings name no files (or both files and a published name).
+    """
+    if source == "elmo":
+        from elmo_bench.embedders.elmo.embedder import ElmoEmbedder
+
+        runtime = {
+            "dtype": settings["dtype"],
+            "max_batch_tokens": settings["max_batch_tokens"],
+            "device": settings["device"],
+        }
+        has_files = settings["options"] is not None or settings["weights"] is not None
+        if settings["model"] is not None and has_files:
+            raise SettingsError("embedder.elmo: give either model or options + weights, not both")
+        if settings["model"] is not None:
+            return ElmoEmbedder.from_name(settings["model"], **runtime)
+        if settings["options"] is None or settings["weights"] is None:
+            raise SettingsError(
+                "ELMo needs embedder.elmo.options and embedder.elmo.weights (an options.json and "
+                "weights.hdf5 pair), or embedder.elmo.model (a published name such as 'small')"
+            )
+        return ElmoEmbedder.from_files(settings["options"], settings["weights"], **runtime)
+    if source == "glove":
+        from elmo_bench.embedders.static import StaticEmbedder
+
+        if settings["vectors"] is None:
+            raise SettingsError(
+                "GloVe needs embedder.glove.vectors: a GloVe/word2vec text file or a published "
+                "name such as 'glove.6B.300d'"
+            )
+        return StaticEmbedder(
+            settings["vectors"],
+            lowercase_fallback=settings["lowercase_fallback"],
+            oov=settings["oov"],
+        )
+    raise SettingsError(
+        f"unknown embedder source {source!r}; expected one of {', '.join(DEFAULT_SOURCES)}"
+    )
+
+
+def build_embedder(name: str, overrides: Mapping[str, Any] | None = None) -> ComparedEmbedder:
+    """Load the compared embedder ``name`` (only the sources it uses are loaded).
+
+    Args:
+        name: a key of :data:`COMPARED_EMBEDDERS`.
+        overrides: source settings, ``{"elmo.weights": path, "glove.vectors": path, ...}``.
+
+    Raises:
+        UnknownEmbedderError: unknown name, with the closest known one.
+        SettingsError: bad source settings.
+    """
+    if name not in COMPARED_EMBEDDERS:
+        raise UnknownEmbedderError(
+            f"unknown embedder {name!r}{did_you_mean(name, COMPARED_EMBEDDERS)}; known: "
+            f"{', '.join(COMPARED_EMBEDDERS)}"
+        )
+    settings = source_settings(overrides)
+    loaded: dict[str, Embedder] = {}
+    parts = []
+    for use in COMPARED_EMBEDDERS[name]:
+        if use.source not in loaded:
+            loaded[use.source] = load_source(use.source, settings[use.source])
+        embedder = loaded[use.source]
+        for layer in use.layers or ():
+            if not 0 <= layer < embedder.n_layers:
+                raise SettingsError(
+                    f"embedder {name!r} reads layer {layer} of {use.source}, which has "
+                    f"{embedder.n_layers} layers"
+                )
+        parts.append(EmbedderPart(embedder, use))
+    return ComparedEmbedder(name, tuple(parts))

@@ -1,0 +1,86 @@
+"""Text classification tasks (SST, TREC): one label per token sequence, a BiLSTM + pooling head,
+accuracy and macro-F1 with per-class scores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from sklearn.metrics import precision_recall_fscore_support
+from torch import nn
+
+from elmo_bench.embedded_split import EmbeddedSplit
+from elmo_bench.heads.classifier import BiLstmPoolingClassifier
+from elmo_bench.heads.scalar_mix_input import EmbeddingInput
+from elmo_bench.metrics.classification import classification_scores
+from elmo_bench.task import Task
+
+
+@dataclass(frozen=True)
+class LabelledText:
+    """A token sequence and its class."""
+
+    tokens: tuple[str, ...]
+    label: str
+
+
+class ClassificationTask(Task):
+    """Single-label classification; the classes are those of the training split."""
+
+    main_score: ClassVar[str] = "accuracy"
+    metric: ClassVar[str] = (
+        "accuracy and macro-F1 over classes in gold or predictions (scikit-learn): "
+        "elmo_bench.metrics.classification.classification_scores"
+    )
+    head: ClassVar[dict[str, Any]] = {
+        "hidden_size": 300,
+        "lstm_layers": 1,
+        "dropout": 0.5,
+        "pooling": ["max", "mean"],
+    }
+
+    def token_sequences(self, example: LabelledText) -> tuple[tuple[str, ...], ...]:
+        return (example.tokens,)
+
+    def build_head(
+        self, embedding_input: EmbeddingInput, train_examples: Sequence[LabelledText]
+    ) -> BiLstmPoolingClassifier:
+        labels = sorted({example.label for example in train_examples})
+        return BiLstmPoolingClassifier(embedding_input, labels, **self.head)
+
+    def batch_loss(
+        self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]
+    ) -> torch.Tensor:
+        inputs = split.word_inputs([split.sequence_ids[i][0] for i in indices])
+        label_ids = {label: index for index, label in enumerate(head.labels)}
+        targets = torch.tensor(
+            [label_ids[split.examples[i].label] for i in indices], device=inputs.mask.device
+        )
+        return head.loss(inputs, targets)
+
+    def predict(self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]) -> list[str]:
+        return head.classify(split.word_inputs([split.sequence_ids[i][0] for i in indices]))
+
+    def score(self, examples: Sequence[LabelledText], predictions: Sequence[str]) -> dict[str, Any]:
+        gold = [example.label for example in examples]
+        overall = classification_scores(gold, predictions)
+        classes = sorted(set(gold) | set(predictions))
+        precision, recall, f1, support = precision_recall_fscore_support(
+            gold, list(predictions), labels=classes, zero_division=0
+        )
+        return {
+            "accuracy": overall.accuracy,
+            "macro_f1": overall.macro_f1,
+            "examples": overall.count,
+            "per_class": {
+                name: {
+                    "f1": float(f),
+                    "precision": float(p),
+                    "recall": float(r),
+                    "examples": int(n),
+                }
+                for name, p, r, f, n in zip(classes, precision, recall, f1, support, strict=True)
+            },
+        }

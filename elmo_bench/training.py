@@ -1,0 +1,202 @@
+"""The shared train / evaluate loop: Adam, length-bucketed batches, early stopping on dev.
+
+Each epoch goes once over the training examples in batches of similar length (shuffled pools of
+``bucket_pool`` batches are sorted by length, so there is little padding, and the batch order is
+shuffled), then scores the dev split with the task's metric. The head's state at the epoch with the
+best dev main score is kept and restored at the end; training stops after ``patience`` epochs
+without improvement. Everything random draws from the seed given, so a run is repeatable.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from elmo_bench.embedded_split import EmbeddedSplit
+from elmo_bench.settings import SettingsError
+
+if TYPE_CHECKING:  # task.py imports this module for TrainingConfig
+    from elmo_bench.task import Task
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How a head is trained.
+
+    Attributes:
+        max_epochs: epochs at most.
+        patience: stop after this many epochs without a better dev score.
+        batch_size: training examples per step.
+        eval_batch_size: examples per prediction batch.
+        learning_rate: Adam's step size.
+        grad_clip: clip the gradient norm to this (None: no clipping).
+        bucket_pool: batches per pool sorted by length (1: plain shuffling).
+        device: where the head trains (``"cpu"``, ``"cuda"``, ...).
+    """
+
+    max_epochs: int = 20
+    patience: int = 3
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    learning_rate: float = 0.001
+    grad_clip: float | None = 5.0
+    bucket_pool: int = 50
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        for name in ("max_epochs", "patience", "batch_size", "eval_batch_size", "bucket_pool"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SettingsError(f"training.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.learning_rate, (int, float)) or self.learning_rate <= 0:
+            raise SettingsError(f"training.learning_rate must be > 0, got {self.learning_rate!r}")
+        if self.grad_clip is not None and (
+            not isinstance(self.grad_clip, (int, float)) or self.grad_clip <= 0
+        ):
+            raise SettingsError(f"training.grad_clip must be > 0 or null, got {self.grad_clip!r}")
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch: mean training loss, dev scores, and where the time went."""
+
+    epoch: int
+    train_loss: float
+    dev_main_score: float
+    train_seconds: float
+    dev_seconds: float
+    train_tokens: int
+
+    @property
+    def train_tokens_per_second(self) -> float | None:
+        return self.train_tokens / self.train_seconds if self.train_seconds > 0 else None
+
+
+@dataclass
+class TrainingOutcome:
+    """The epochs run and the one whose head state was kept."""
+
+    epochs: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int = 0
+    best_dev_score: float = float("-inf")
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epochs": [
+                {**asdict(record), "train_tokens_per_second": record.train_tokens_per_second}
+                for record in self.epochs
+            ],
+            "best_epoch": self.best_epoch,
+            "best_dev_score": self.best_dev_score,
+            "stopped_early": self.stopped_early,
+        }
+
+
+def length_bucketed_batches(
+    lengths: np.ndarray, batch_size: int, pool: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Shuffled batches of example indices, each drawn from a length-sorted pool.
+
+    Every index appears in exactly one batch; the permutation depends only on ``rng``.
+    """
+    order = rng.permutation(len(lengths))
+    batches = []
+    pool_size = batch_size * pool
+    for start in range(0, len(order), pool_size):
+        chunk = order[start : start + pool_size]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def predict_split(task: Task, head: nn.Module, split: EmbeddedSplit, batch_size: int) -> list[Any]:
+    """The head's predictions for every example of ``split``, in example order (batches are formed
+    in length order for speed)."""
+    head.eval()
+    order = np.argsort(split.example_lengths(), kind="stable")
+    predictions: list[Any] = [None] * len(split)
+    with torch.no_grad():
+        for start in range(0, len(order), batch_size):
+            indices = order[start : start + batch_size].tolist()
+            for index, prediction in zip(indices, task.predict(head, split, indices), strict=True):
+                predictions[index] = prediction
+    return predictions
+
+
+def evaluate(task: Task, head: nn.Module, split: EmbeddedSplit, batch_size: int) -> dict[str, Any]:
+    """The task's scores of the head's predictions on ``split``."""
+    return task.score(split.examples, predict_split(task, head, split, batch_size))
+
+
+def train_head(
+    task: Task,
+    head: nn.Module,
+    train: EmbeddedSplit,
+    dev: EmbeddedSplit,
+    config: TrainingConfig,
+    seed: int,
+    log: Any = None,
+) -> TrainingOutcome:
+    """Train ``head`` on ``train`` with early stopping on ``dev``; leaves the best epoch's state in
+    ``head``. ``log`` (optional) is called with one line per epoch.
+
+    Raises:
+        FloatingPointError: the training loss became NaN or infinite.
+    """
+    rng = np.random.default_rng(seed)
+    optimizer = torch.optim.Adam(
+        [p for p in head.parameters() if p.requires_grad], lr=config.learning_rate
+    )
+    lengths = train.example_lengths()
+    outcome = TrainingOutcome()
+    best_state = copy.deepcopy(head.state_dict())
+    for epoch in range(1, config.max_epochs + 1):
+        head.train()
+        started = time.perf_counter()
+        total_loss, steps = 0.0, 0
+        for batch in length_bucketed_batches(lengths, config.batch_size, config.bucket_pool, rng):
+            optimizer.zero_grad()
+            loss = task.batch_loss(head, train, batch.tolist())
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"task {task.name}: training loss is {loss.item()} at epoch {epoch}"
+                )
+            loss.backward()
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(head.parameters(), config.grad_clip)
+            optimizer.step()
+            total_loss += loss.item()
+            steps += 1
+        train_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        dev_score = float(evaluate(task, head, dev, config.eval_batch_size)[task.main_score])
+        record = EpochRecord(
+            epoch=epoch,
+            train_loss=total_loss / steps,
+            dev_main_score=dev_score,
+            train_seconds=train_seconds,
+            dev_seconds=time.perf_counter() - started,
+            train_tokens=int(lengths.sum()),
+        )
+        outcome.epochs.append(record)
+        if log is not None:
+            log(
+                f"epoch {epoch}: loss {record.train_loss:.4f}, "
+                f"dev {task.main_score} {dev_score:.4f} "
+                f"({train_seconds:.1f} s train, {record.dev_seconds:.1f} s dev)"
+            )
+        if dev_score > outcome.best_dev_score:
+            outcome.best_dev_score, outcome.best_epoch = dev_score, epoch
+            best_state = copy.deepcopy(head.state_dict())
+        elif epoch - outcome.best_epoch >= config.patience:
+            outcome.stopped_early = True
+            break
+    head.load_state_dict(best_state)
+    return outcome
