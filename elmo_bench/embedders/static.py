@@ -27,6 +27,7 @@ import torch
 from elmo_bench.download import fetch
 from elmo_bench.embedders.base import Embedder, Layers
 from elmo_bench.paths import cache_dir
+from elmo_bench.data.sources import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -266,12 +267,6 @@ def fetch_published_vectors(name: str) -> tuple[Path, str]:
     return archive, published.member
 
 
-def _sha256_of_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while block := file.read(_HASH_BLOCK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -328,7 +323,7 @@ class StaticEmbedder(Embedder):
                 raise FileNotFoundError(
                     f"{path}: no such vectors file (published names: {sorted(PUBLISHED_VECTORS)})"
                 )
-            sha256 = _sha256_of_file(path)
+            sha256 = file_sha256(path)
         keep = None
         if vocabulary is not None:
             keep = set(vocabulary) | {token.lower() for token in vocabulary} | set(UNKNOWN_TOKENS)

@@ -61,6 +61,7 @@ from spacy.pipeline import Sentencizer
 
 from elmo_bench.data.tokenize import tokenize
 from elmo_bench.paths import cache_dir
+from ..data.sources import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,6 @@ FileFormat = Literal["auto", "wikiextractor", "text"]
 # Bump when the cache layout or the reading / splitting rules change: old caches are then rebuilt.
 CORPUS_CACHE_VERSION = 1
 _GZIP_MAGIC = b"\x1f\x8b"
-_HASH_BLOCK_BYTES = 1 << 20
 # Tricky cases of PTB-style tokenization; their tokens enter the tokenizer fingerprint, so a change
 # in tokenizer behaviour invalidates cached corpora.
 _TOKENIZER_PROBE = (
@@ -265,12 +265,6 @@ class Shard(Protocol):
         """The shard's documents, in order."""
 
 
-def _sha256_of_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while block := file.read(_HASH_BLOCK_BYTES):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -294,7 +288,7 @@ class FileShard:
 
     def fingerprint(self) -> str:
         return hashlib.sha256(
-            f"{self.key}\0{self.file_format}\0{_sha256_of_file(self.path)}".encode()
+            f"{self.key}\0{self.file_format}\0{file_sha256(self.path)}".encode()
         ).hexdigest()
 
     def documents(self) -> Iterator[Document]:

@@ -16,6 +16,7 @@ import torch
 from tqdm import tqdm
 
 from ... import __version__
+from ...data.sources import file_sha256
 from ..base import Embedder, Layers
 from .bilm import ElmoBiLm
 from .chars import BOS_TOKEN, EOS_TOKEN, token_char_ids
@@ -44,14 +45,6 @@ def length_sorted_batches(lengths: Sequence[int], max_batch_tokens: int, max_bat
     if current:
         batches.append(current)
     return batches
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ElmoEmbedder(Embedder):
