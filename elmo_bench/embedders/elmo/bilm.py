@@ -121,7 +121,7 @@ class ElmoBiLm(nn.Module):
         initial = self._initial_state(token_vectors.shape[0]) if self.stateful else None
         lstm_layers, final = self.lstm(token_vectors, lengths, initial)
         if self.stateful:
-            self._update_state(final, lengths)
+            self._update_state(final)
         layer0 = torch.cat([token_vectors, token_vectors], dim=-1) * mask[..., None].to(token_vectors.dtype)
         return BiLmOutput(torch.stack([layer0, *lstm_layers]), mask)
 
@@ -138,8 +138,12 @@ class ElmoBiLm(nn.Module):
             torch.cat([memory, memory.new_zeros(*memory.shape[:2], grow, memory.shape[3])], dim=2),
         )
 
-    def _update_state(self, final: LstmState, lengths: torch.Tensor) -> None:
-        """Store each run row's final state; rows beyond this batch (and rows not run) keep theirs."""
+    def _update_state(self, final: LstmState) -> None:
+        """Store each row's final state; stored rows beyond this batch keep theirs.
+
+        Every row of a batch runs (the ``<S>``/``</S>`` markers give it length >= 2), so all of
+        this batch's rows are replaced.
+        """
         final = LstmState(final.hidden.detach(), final.memory.detach())
         if self._state is None:
             self._state = final
@@ -149,7 +153,6 @@ class ElmoBiLm(nn.Module):
         if hidden.shape[2] < batch:
             hidden = torch.cat([hidden, final.hidden[:, :, hidden.shape[2] :]], dim=2)
             memory = torch.cat([memory, final.memory[:, :, memory.shape[2] :]], dim=2)
-        ran = (lengths > 0).to(hidden.device)
-        hidden[:, :, :batch][:, :, ran] = final.hidden[:, :, ran]
-        memory[:, :, :batch][:, :, ran] = final.memory[:, :, ran]
+        hidden[:, :, :batch] = final.hidden
+        memory[:, :, :batch] = final.memory
         self._state = LstmState(hidden, memory)
