@@ -33,6 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="override a preset field, e.g. --set train.max_steps=2000 (repeatable)")
     data = parser.add_argument_group("data (new runs; a resumed run reuses its own)")
     data.add_argument("--corpus", type=Path, help="corpus file or folder (default: $ELMO_BENCH_DATA/corpus/wikipedia)")
+    data.add_argument("--packed", type=Path,
+                      help="packed corpus (python -m elmo_bench.pretrain.packed) to train on instead of --corpus")
     data.add_argument("--vocab", type=Path, help="bilm-tf vocabulary file to use instead of building one")
     data.add_argument("--held-out-fraction", type=float, default=0.01, help="documents held out for perplexity")
     data.add_argument("--workers", type=int, default=2, help="tokenizer processes (first use of a corpus)")
@@ -52,7 +54,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _data_settings(args: argparse.Namespace) -> DataSettings:
     root = data_dir()
     corpus = args.corpus
-    if corpus is None:
+    if args.packed is not None:
+        if corpus is not None or args.vocab is not None:
+            raise PretrainError("--packed carries its own text and vocabulary; give neither --corpus nor --vocab")
+        corpus = args.packed
+    elif corpus is None:
         if root is None:
             raise PretrainError("give --corpus, or set ELMO_BENCH_DATA to the data folder")
         corpus = root / "corpus" / "wikipedia"
@@ -67,6 +73,7 @@ def _data_settings(args: argparse.Namespace) -> DataSettings:
         workers=args.workers,
         vocab_file=None if args.vocab is None else str(args.vocab),
         wikitext_dir=None if wikitext is None else str(wikitext),
+        packed=None if args.packed is None else str(args.packed),
     )
 
 

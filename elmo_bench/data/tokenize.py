@@ -12,26 +12,30 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
-import spacy
-from spacy.tokenizer import Tokenizer
-from spacy.tokens import Doc
+if TYPE_CHECKING:
+    from spacy.tokenizer import Tokenizer
+    from spacy.tokens import Doc
 
 TokenWithOffsets = tuple[str, int, int]
 """``(token, start, end)``: the token is ``text[start:end]``."""
 
 
 @functools.cache
-def _tokenizer() -> Tokenizer:
-    """The shared spaCy tokenizer, built once per process (building it takes about 0.3 s)."""
+def _tokenizer() -> "Tokenizer":
+    """The shared spaCy tokenizer, built once per process (building it takes about 0.3 s; spaCy is
+    imported here, on first use, so code that only reads tokenized data runs without it)."""
+    import spacy
+
     return spacy.blank("en").tokenizer
 
 
-def _words(doc: Doc) -> list[str]:
+def _words(doc: "Doc") -> list[str]:
     return [token.text for token in doc if not token.is_space]
 
 
-def _words_with_offsets(doc: Doc) -> list[TokenWithOffsets]:
+def _words_with_offsets(doc: "Doc") -> list[TokenWithOffsets]:
     words = []
     for token in doc:
         if not token.is_space:

@@ -1021,6 +1021,8 @@ class DataSettings:
         workers: tokenizer processes (first run only: the tokenized corpus is cached).
         vocab_file: a bilm-tf vocabulary file to use instead of building one from the corpus.
         wikitext_dir: a folder with WikiText-2 ``valid.txt``/``test.txt`` for the final evaluation.
+        packed: a packed corpus file (:mod:`elmo_bench.pretrain.packed`) to read instead of
+            ``corpus``; it carries its own vocabulary and held-out split.
     """
 
     corpus: str
@@ -1028,6 +1030,7 @@ class DataSettings:
     workers: int = 2
     vocab_file: str | None = None
     wikitext_dir: str | None = None
+    packed: str | None = None
 
 
 def load_source(settings: DataSettings, vocab_config: VocabConfig) -> PretrainingSource:
@@ -1036,7 +1039,16 @@ def load_source(settings: DataSettings, vocab_config: VocabConfig) -> Pretrainin
     Raises:
         CorpusError: no corpus files, unreadable files or no text (from the corpus reader).
         VocabularyError: a malformed vocabulary file.
+        PretrainError: an unreadable packed corpus, or a WikiText-2 file missing.
     """
+    if settings.packed is not None:
+        from elmo_bench.pretrain.packed import load_packed  # packed.py imports this module
+
+        packed = Path(settings.packed)
+        source = load_packed(packed, packed.with_name(packed.name + ".vocab"))
+        source.extra_eval = read_wikitext_splits(settings.wikitext_dir, source.vocabulary)
+        source.description["data"] = asdict(settings)
+        return source
     corpus = build_tokenized_corpus(
         CorpusConfig(path=settings.corpus, held_out_fraction=settings.held_out_fraction, workers=settings.workers)
     )
@@ -1048,13 +1060,7 @@ def load_source(settings: DataSettings, vocab_config: VocabConfig) -> Pretrainin
         vocabulary_path = vocabulary_folder(corpus, vocab_config) / "vocab.txt"
     train = LmCorpus.from_encoded(encode_corpus(corpus, vocabulary, "train"))
     heldout = LmCorpus.from_encoded(encode_corpus(corpus, vocabulary, "heldout"))
-    extra: dict[str, LmCorpus] = {}
-    if settings.wikitext_dir is not None:
-        for split in ("valid", "test"):
-            path = Path(settings.wikitext_dir) / f"{split}.txt"
-            if not path.is_file():
-                raise PretrainError(f"{path}: WikiText-2 {split} file not found")
-            extra[f"wikitext2-{split}"] = LmCorpus.from_sentences(read_wikitext(path), vocabulary)
+    extra = read_wikitext_splits(settings.wikitext_dir, vocabulary)
     description = {
         "data": asdict(settings),
         "corpus_fingerprint": corpus.fingerprint,
@@ -1066,6 +1072,18 @@ def load_source(settings: DataSettings, vocab_config: VocabConfig) -> Pretrainin
         "vocabulary_path": str(vocabulary_path),
     }
     return PretrainingSource(train, heldout, vocabulary, vocabulary_path, extra, description)
+
+
+def read_wikitext_splits(folder: str | None, vocabulary: Vocabulary) -> dict[str, LmCorpus]:
+    """WikiText-2 valid and test from ``folder`` (none when ``folder`` is None), tokenized as the corpus."""
+    extra: dict[str, LmCorpus] = {}
+    if folder is not None:
+        for split in ("valid", "test"):
+            path = Path(folder) / f"{split}.txt"
+            if not path.is_file():
+                raise PretrainError(f"{path}: WikiText-2 {split} file not found")
+            extra[f"wikitext2-{split}"] = LmCorpus.from_sentences(read_wikitext(path), vocabulary)
+    return extra
 
 
 def pretrain(

@@ -54,10 +54,7 @@ from pathlib import Path
 from typing import Literal, Protocol, TextIO
 
 import numpy as np
-import spacy
 from filelock import FileLock
-from spacy.lang.lex_attrs import is_punct
-from spacy.pipeline import Sentencizer
 
 from elmo_bench.data.tokenize import tokenize
 from elmo_bench.paths import cache_dir
@@ -377,7 +374,13 @@ def find_file_shards(root: Path, file_format: FileFormat = "auto") -> list[FileS
 # spaCy's Sentencizer rule, applied to token strings. Running the component itself needs a spaCy
 # Doc built from the tokens, and building it (new lexemes for every new word) costs as much as
 # tokenizing; the rule and its data (sentence-final characters, "is punctuation") are spaCy's.
-_SENTENCE_FINAL = frozenset(Sentencizer.default_punct_chars)
+# spaCy is imported on first use: training from a built cache or a packed corpus needs no spaCy.
+@lru_cache(maxsize=1)
+def _sentencizer_rule() -> tuple[frozenset[str], Callable[[str], bool]]:
+    from spacy.lang.lex_attrs import is_punct
+    from spacy.pipeline import Sentencizer
+
+    return frozenset(Sentencizer.default_punct_chars), is_punct
 
 
 def split_sentences(tokens: Sequence[str]) -> list[list[str]]:
@@ -385,10 +388,11 @@ def split_sentences(tokens: Sequence[str]) -> list[list[str]]:
     sentence ends after ``.``, ``!``, ``?`` (or a Unicode kin) and any punctuation tokens that
     follow it (closing quotes, brackets). Abbreviations such as ``U.S.`` or ``Mr.`` are single
     tokens, so they do not end a sentence."""
+    sentence_final, is_punct = _sentencizer_rule()
     sentences: list[list[str]] = []
     start, seen_final = 0, False
     for index, token in enumerate(tokens):
-        if token in _SENTENCE_FINAL:
+        if token in sentence_final:
             seen_final = True
         elif seen_final and not is_punct(token):
             sentences.append(list(tokens[start:index]))
@@ -407,6 +411,8 @@ def tokenize_paragraph(text: str) -> list[list[str]]:
 def tokenizer_fingerprint() -> str:
     """Digest of the tokenizer and sentence splitter's behaviour (spaCy version + the output on
     a probe text), so that a cache is rebuilt when either changes."""
+    import spacy
+
     probe = json.dumps([spacy.__version__, tokenize_paragraph(_TOKENIZER_PROBE)])
     return hashlib.sha256(probe.encode()).hexdigest()[:16]
 
