@@ -2,14 +2,19 @@
 
 :func:`run_cell` reads the task's splits, embeds them through the cache, trains the head with early
 stopping on dev, scores dev and test, and returns a JSON-serialisable record of the scores, the
-protocol (splits, data sha256, metric, settings), the embedder's fingerprint, the costs (embedding,
-training per epoch, evaluation, tokens/s, peak memory) and the environment (commit, versions).
-:func:`write_result` stores it atomically.
+per-example outcomes behind them, the protocol (splits, data sha256, metric, settings), the
+embedder's fingerprint, the costs (embedding, training per epoch, evaluation, tokens/s, peak
+memory) and the environment (commit, versions). :func:`write_result` stores it atomically.
+
+Result format versions: 1 had no per-example outcomes; 2 adds ``per_example``: for ``dev`` and
+``test``, a record of :mod:`elmo_bench.metrics.per_example` plus ``examples_sha256`` (see
+:func:`examples_fingerprint`), or null for a task that does not record them.
 """
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -21,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +37,13 @@ from elmo_bench.cache import EmbeddingCache
 from elmo_bench.embedded_split import EmbeddedSplit, embed_split
 from elmo_bench.embedders.registry import ComparedEmbedder
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput
+from elmo_bench.metrics.per_example import outcomes_from_record
 from elmo_bench.task import ROLES, Task
-from elmo_bench.training import evaluate, train_head
+from elmo_bench.training import evaluate_examples, train_head
 
-RESULT_FORMAT_VERSION = 1
+RESULT_FORMAT_VERSION = 2
+# Per-example records must give back the reported score up to floating-point summation order.
+_RECOMPUTE_TOLERANCE = 1e-9
 _PACKAGES = ("torch", "numpy", "pytorch-crf", "seqeval", "scikit-learn", "spacy", "h5py")
 _REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -110,6 +118,32 @@ def _embedding_costs(split: EmbeddedSplit, embedder: ComparedEmbedder) -> dict[s
     return costs
 
 
+def examples_fingerprint(task: Task, examples: Sequence[Any]) -> str:
+    """sha256 of the examples' token sequences, in order: two results hold per-example outcomes
+    of the same examples in the same order (so they can be paired) when their fingerprints
+    agree."""
+    digest = hashlib.sha256()
+    for example in examples:
+        text = json.dumps(task.token_sequences(example), ensure_ascii=False)
+        digest.update(text.encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def _checked_per_example(
+    task: Task, role: str, scores: dict[str, Any], record: dict[str, Any]
+) -> dict[str, Any]:
+    """``record`` after checking that it gives back the main score; raises RuntimeError (a bug in
+    the family's ``per_example``) when it does not."""
+    recomputed = float(outcomes_from_record(record).score(task.main_score))
+    reported = float(scores[task.main_score])
+    if abs(recomputed - reported) > _RECOMPUTE_TOLERANCE:
+        raise RuntimeError(
+            f"task {task.name!r}: the {role} per-example outcomes give {task.main_score} "
+            f"{recomputed!r}, the scorer {reported!r}"
+        )
+    return record
+
+
 def run_cell(
     task: Task,
     embedder: ComparedEmbedder,
@@ -144,10 +178,19 @@ def run_cell(
     outcome = train_head(task, head, splits["train"], splits["dev"], config, seed, log=say)
 
     scores = {}
+    per_example: dict[str, Any] | None = {}
     timings["evaluation_seconds"] = {}
     for role in ("dev", "test"):
         eval_started = time.perf_counter()
-        scores[role] = evaluate(task, head, splits[role], config.eval_batch_size)
+        evaluation = evaluate_examples(task, head, splits[role], config.eval_batch_size)
+        scores[role] = evaluation.scores
+        if evaluation.per_example is None:
+            per_example = None
+        elif per_example is not None:
+            per_example[role] = {
+                **_checked_per_example(task, role, evaluation.scores, evaluation.per_example),
+                "examples_sha256": examples_fingerprint(task, splits[role].examples),
+            }
         timings["evaluation_seconds"][role] = time.perf_counter() - eval_started
     epoch_seconds = [record.train_seconds for record in outcome.epochs]
     timings["training_seconds_per_epoch"] = sum(epoch_seconds) / len(epoch_seconds)
@@ -175,6 +218,7 @@ def run_cell(
             "value": scores["test"][task.main_score],
         },
         "scores": scores,
+        "per_example": per_example,
         "protocol": protocol,
         "settings": {"options": task.options, "head": task.head, "training": task.training},
         "embedder_details": embedder.describe(),

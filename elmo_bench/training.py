@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -133,6 +134,38 @@ def predict_split(task: Task, head: nn.Module, split: EmbeddedSplit, batch_size:
 def evaluate(task: Task, head: nn.Module, split: EmbeddedSplit, batch_size: int) -> dict[str, Any]:
     """The task's scores of the head's predictions on ``split``."""
     return task.score(split.examples, predict_split(task, head, split, batch_size))
+
+
+@runtime_checkable
+class PerExampleScoring(Protocol):
+    """A task that can say what each example contributes to its scores (every task family does):
+    ``per_example`` returns a record of :mod:`elmo_bench.metrics.per_example`."""
+
+    def per_example(self, examples: Sequence[Any], predictions: Sequence[Any]) -> dict[str, Any]:
+        ...
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The scores of one split and, where the task records them, its per-example outcomes (a
+    record of :mod:`elmo_bench.metrics.per_example`; None for a task that is not
+    :class:`PerExampleScoring`)."""
+
+    scores: dict[str, Any]
+    per_example: dict[str, Any] | None
+
+
+def evaluate_examples(
+    task: Task, head: nn.Module, split: EmbeddedSplit, batch_size: int
+) -> Evaluation:
+    """:func:`evaluate`, plus the per-example outcomes of the same predictions."""
+    predictions = predict_split(task, head, split, batch_size)
+    per_example = (
+        task.per_example(split.examples, predictions)
+        if isinstance(task, PerExampleScoring)
+        else None
+    )
+    return Evaluation(task.score(split.examples, predictions), per_example)
 
 
 def train_head(

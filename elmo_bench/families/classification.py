@@ -15,6 +15,7 @@ from elmo_bench.embedded_split import EmbeddedSplit
 from elmo_bench.heads.classifier import BiLstmPoolingClassifier
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput
 from elmo_bench.metrics.classification import classification_scores
+from elmo_bench.metrics.per_example import classification_record
 from elmo_bench.task import Task
 
 
@@ -84,3 +85,10 @@ class ClassificationTask(Task):
                 for name, p, r, f, n in zip(classes, precision, recall, f1, support, strict=True)
             },
         }
+
+    def per_example(
+        self, examples: Sequence[LabelledText], predictions: Sequence[str]
+    ) -> dict[str, Any]:
+        """Gold and predicted label of every example (a ``classification`` record of
+        :mod:`elmo_bench.metrics.per_example`)."""
+        return classification_record([example.label for example in examples], predictions)

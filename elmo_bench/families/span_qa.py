@@ -21,6 +21,7 @@ from elmo_bench.data.squad import SquadQuestion
 from elmo_bench.embedded_split import EmbeddedSplit
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput
 from elmo_bench.heads.span_qa import BidafSpanHead
+from elmo_bench.metrics.per_example import squad_record
 from elmo_bench.metrics.squad import squad_scores
 from elmo_bench.task import Task
 
@@ -142,3 +143,12 @@ class SpanQaTask(Task):
             {example.id: [answer.text for answer in example.answers] for example in examples},
         )
         return {"f1": scores.f1, "exact_match": scores.exact_match, "questions": scores.count}
+
+    def per_example(
+        self, examples: Sequence[SquadQuestion], predictions: Sequence[str]
+    ) -> dict[str, Any]:
+        """Exact match and F1 of every question (a ``squad`` record of
+        :mod:`elmo_bench.metrics.per_example`)."""
+        return squad_record(
+            predictions, [[answer.text for answer in example.answers] for example in examples]
+        )

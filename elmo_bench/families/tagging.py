@@ -13,6 +13,7 @@ from elmo_bench.embedded_split import EmbeddedSplit
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput
 from elmo_bench.heads.tagger import BiLstmCrfTagger
 from elmo_bench.metrics.ner import span_f1
+from elmo_bench.metrics.per_example import entity_span_record
 from elmo_bench.task import Task
 
 
@@ -84,3 +85,10 @@ class TaggingTask(Task):
                 for name, s in sorted(scores.per_type.items())
             },
         }
+
+    def per_example(
+        self, examples: Sequence[TaggedSentence], predictions: Sequence[Sequence[str]]
+    ) -> dict[str, Any]:
+        """Strict true-positive, predicted and gold entity counts of every sentence (an
+        ``entity_spans`` record of :mod:`elmo_bench.metrics.per_example`)."""
+        return entity_span_record([example.tags for example in examples], predictions)

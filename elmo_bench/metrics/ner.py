@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from seqeval.metrics import classification_report
-from seqeval.scheme import IOB2
+from seqeval.scheme import IOB2, Entities
 
 from elmo_bench.data.iob import iob1_to_iob2
 
@@ -61,13 +61,10 @@ def _scores(row: dict) -> SpanScores:
     )
 
 
-def span_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> NerScores:
-    """Strict span scores of ``predicted`` against ``gold``, one tag sequence per sentence.
-
-    Raises:
-        ValueError: no sentences, a different number of sentences or tags per sentence, or a tag
-            that is not ``O``, ``B-TYPE`` or ``I-TYPE``.
-    """
+def _checked_pair(
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
+) -> tuple[list[list[str]], list[list[str]]]:
+    """Validated gold tags and predicted tags read as conlleval reads them (see the module doc)."""
     if len(gold) != len(predicted):
         raise ValueError(f"{len(gold)} gold sentences but {len(predicted)} predicted")
     if not gold:
@@ -82,6 +79,17 @@ def span_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -
                 f"sentence {index}: {len(gold_sentence)} gold tags "
                 f"but {len(predicted_sentence)} predicted"
             )
+    return gold_tags, predicted_tags
+
+
+def span_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> NerScores:
+    """Strict span scores of ``predicted`` against ``gold``, one tag sequence per sentence.
+
+    Raises:
+        ValueError: no sentences, a different number of sentences or tags per sentence, or a tag
+            that is not ``O``, ``B-TYPE`` or ``I-TYPE``.
+    """
+    gold_tags, predicted_tags = _checked_pair(gold, predicted)
     with warnings.catch_warnings():
         # Without any entity, seqeval's macro and weighted averages (unused here) warn about an
         # empty mean; the micro average is well defined (all zeros).
@@ -94,3 +102,24 @@ def span_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -
         overall=_scores(report["micro avg"]),
         per_type={name: _scores(row) for name, row in report.items() if name not in averages},
     )
+
+
+def sentence_span_counts(
+    gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]
+) -> list[tuple[int, int, int]]:
+    """Per sentence ``(true positive, predicted, gold)`` strict entity counts.
+
+    The entities are seqeval's (``IOB2`` scheme, predictions read as :func:`span_f1` reads them),
+    so summing the counts over any set of sentences gives the numerators and denominators of
+    :func:`span_f1`'s micro-averaged precision, recall and F1 on that set.
+
+    Raises:
+        ValueError: as :func:`span_f1`.
+    """
+    gold_tags, predicted_tags = _checked_pair(gold, predicted)
+    gold_entities = Entities(gold_tags, IOB2).entities
+    predicted_entities = Entities(predicted_tags, IOB2).entities
+    return [
+        (len(set(gold_spans) & set(predicted_spans)), len(predicted_spans), len(gold_spans))
+        for gold_spans, predicted_spans in zip(gold_entities, predicted_entities, strict=True)
+    ]

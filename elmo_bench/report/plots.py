@@ -1,0 +1,117 @@
+"""The report's plots, rendered off-screen (matplotlib's Agg canvas, no pyplot global state).
+
+``scores.png``: per task, one bar per embedder (mean over seeds, error bar ± std, dots: seeds).
+``cost_vs_score.png``: score against embedding cost (seconds per 1,000 tokens, log scale).
+"""
+
+from __future__ import annotations
+
+import io
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import NullFormatter
+
+from elmo_bench.report.summary import ReportContent, embedder_sort_key
+
+# Tableau colours by embedder position in the report's order, so that colours agree across plots.
+_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def _colours(content: ReportContent) -> dict[str, str]:
+    names = sorted({summary.embedder for summary in content.summaries}, key=embedder_sort_key)
+    return {name: _COLOURS[index % len(_COLOURS)] for index, name in enumerate(names)}
+
+
+def _png(figure: Figure) -> bytes:
+    FigureCanvasAgg(figure)
+    buffer = io.BytesIO()
+    # No software/version metadata, so that the same numbers give the same file.
+    figure.savefig(buffer, format="png", dpi=120, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def scores_png(content: ReportContent) -> bytes:
+    """Grouped bars: x = task, one bar per embedder; scores in percent."""
+    colours = _colours(content)
+    tasks = content.tasks
+    figure = Figure(figsize=(max(6.0, 1.8 * len(tasks) + 2), 4.5), layout="constrained")
+    axes = figure.add_subplot()
+    width = 0.8 / len(colours)
+    for offset, embedder in enumerate(colours):
+        summaries = [s for s in content.summaries if s.embedder == embedder]
+        xs = [tasks.index(s.task) - 0.4 + width * (offset + 0.5) for s in summaries]
+        axes.bar(
+            xs,
+            [100 * s.mean for s in summaries],
+            width,
+            yerr=[0.0 if s.std is None else 100 * s.std for s in summaries],
+            capsize=3,
+            color=colours[embedder],
+            label=embedder,
+        )
+        for x, summary in zip(xs, summaries, strict=True):
+            seeds = [100 * score for score in summary.scores]
+            axes.plot([x] * len(seeds), seeds, "o", color="black", markersize=3)
+    axes.set_xticks(range(len(tasks)))
+    axes.set_xticklabels([f"{task}\n({_metric(content, task)})" for task in tasks], fontsize=9)
+    axes.set_ylabel("score on the reported split (%)")
+    axes.set_title("Scores: mean over seeds, ± std, dots = seeds")
+    axes.legend(title="embedder", fontsize=8)
+    axes.grid(axis="y", alpha=0.3)
+    return _png(figure)
+
+
+def _metric(content: ReportContent, task: str) -> str:
+    return next(summary.metric for summary in content.summaries if summary.task == task)
+
+
+def cost_vs_score_png(content: ReportContent) -> bytes:
+    """Score (± std) against embedding cost (seconds per 1,000 tokens, log scale): colour =
+    embedder, marker = task, a grey line joins the embedders of one task."""
+    colours = _colours(content)
+    figure = Figure(figsize=(7.5, 5.0), layout="constrained")
+    axes = figure.add_subplot()
+    legend = []
+    for index, task in enumerate(content.tasks):
+        marker = _MARKERS[index % len(_MARKERS)]
+        points = sorted(
+            (1000 / summary.embedding_tokens_per_second, summary)
+            for summary in content.summaries
+            if summary.task == task and summary.embedding_tokens_per_second
+        )
+        if not points:
+            continue
+        axes.plot(
+            [cost for cost, _ in points],
+            [100 * summary.mean for _, summary in points],
+            "-",
+            color="grey",
+            alpha=0.4,
+            zorder=1,
+        )
+        for cost, summary in points:
+            axes.errorbar(
+                cost,
+                100 * summary.mean,
+                yerr=None if summary.std is None else 100 * summary.std,
+                fmt=marker,
+                markersize=7,
+                capsize=3,
+                color=colours[summary.embedder],
+                zorder=2,
+            )
+        label = f"{task} ({_metric(content, task)})"
+        legend.append(Line2D([], [], marker=marker, color="black", linestyle="none", label=label))
+    legend += [Patch(color=colour, label=embedder) for embedder, colour in colours.items()]
+    axes.set_xscale("log")
+    axes.xaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("embedding seconds per 1,000 tokens (log scale)")
+    axes.set_ylabel("score on the reported split (%)")
+    axes.set_title("Embedding cost vs score (mean ± std over seeds)")
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(handles=legend, fontsize=8, loc="best")
+    return _png(figure)
