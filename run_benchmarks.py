@@ -1,27 +1,38 @@
-"""Entry point of ``make bench``: runs every benchmark that exists so far and writes ``results/``.
+"""Entry point of ``make bench``: ``elmo-bench bench`` (default preset ``standard``), then, with
+``--with-speed``, the ELMo inference speed benchmark (``benchmarks/elmo_speed.py``).
 
-Today that is the ELMo inference speed benchmark (``benchmarks/elmo_speed.py``); the task grid
-(every task x embedder x seed) will be run from here once the runner lands.
+Takes every ``elmo-bench bench`` argument: ``python run_benchmarks.py --preset smoke``,
+``--tasks trec6 --seeds 1``, ``--set pretrain.bilm.overrides.train.max_steps=500``, ...
 """
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
 
-BENCHMARKS = [
-    ["benchmarks/elmo_speed.py"],
-]
+from elmo_bench.commands import bench
+
+SPEED_BENCHMARK = "benchmarks/elmo_speed.py"
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="run_benchmarks.py", description=__doc__)
+    bench.configure(parser)
+    parser.add_argument(
+        "--with-speed", action="store_true", help=f"also run {SPEED_BENCHMARK} after the grid"
+    )
+    args = parser.parse_args(argv)
+    try:
+        status = bench.run(args)
+    except (ValueError, OSError, RuntimeError) as error:
+        print(f"run_benchmarks.py: error: {error}", file=sys.stderr)
+        return 2
+    if status or not args.with_speed:
+        return status
     root = Path(__file__).resolve().parent
-    for benchmark in BENCHMARKS:
-        print(f"== {' '.join(benchmark)}", flush=True)
-        completed = subprocess.run([sys.executable, *benchmark, *argv], cwd=root)
-        if completed.returncode:
-            return completed.returncode
-    return 0
+    print(f"== {SPEED_BENCHMARK}", flush=True)
+    return subprocess.run([sys.executable, SPEED_BENCHMARK], cwd=root).returncode
 
 
 if __name__ == "__main__":

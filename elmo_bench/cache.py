@@ -187,7 +187,7 @@ class EmbeddingCache:
             lookups_before = getattr(embedder, "oov_stats", None)
             embed_started = time.perf_counter()
             for index, layers in _embeddings(embedder, sequences, progress):
-                values = layers.permute(1, 0, 2).numpy()  # [len, n_layers, dim]
+                values = layers.permute(1, 0, 2).cpu().numpy()  # [len, n_layers, dim]
                 peak = float(np.abs(values).max()) if values.size else 0.0
                 if not peak <= _FP16_MAX:
                     raise CacheError(

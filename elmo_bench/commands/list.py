@@ -1,0 +1,55 @@
+"""``elmo-bench list``: the tasks (with their descriptions), the compared embedders and the presets.
+
+Tasks come from the repository's ``tasks/`` folder and every ``--tasks-dir``; embedders from
+:data:`elmo_bench.embedders.registry.COMPARED_EMBEDDERS`; presets from
+:data:`elmo_bench.runner.presets.PRESETS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from elmo_bench.embedders.registry import COMPARED_EMBEDDERS, SourceUse
+from elmo_bench.runner.presets import PRESETS, preset_summary
+from elmo_bench.task import discover_tasks
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tasks-dir", action="append", default=[], type=Path,
+        help="another folder of task modules (repeatable)",
+    )
+
+
+def describe_use(use: SourceUse) -> str:
+    """``"elmo: all layers, learned scalar mix, dropout 0.5"``."""
+    layers = "all layers" if use.layers is None else "layer " + ", ".join(map(str, use.layers))
+    parts = [layers]
+    if use.mix:
+        parts.append("learned scalar mix")
+    if use.dropout:
+        parts.append(f"dropout {use.dropout:g}")
+    return f"{use.source}: {', '.join(parts)}"
+
+
+def listing(tasks_dirs: list[Path]) -> str:
+    """The text ``elmo-bench list`` prints."""
+    registry = discover_tasks(tasks_dirs)
+    lines = ["Tasks:"]
+    names = registry.names()
+    width = max(map(len, [*names, *COMPARED_EMBEDDERS, *PRESETS]))
+    lines += [f"  {name:<{width}}  {registry.get(name).description}" for name in names]
+    lines.append("Embedders:")
+    lines += [
+        f"  {name:<{width}}  {' + '.join(describe_use(use) for use in uses)}"
+        for name, uses in COMPARED_EMBEDDERS.items()
+    ]
+    lines.append("Presets:")
+    lines += [f"  {name:<{width}}  {preset_summary(name)}" for name in PRESETS]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    print(listing(args.tasks_dir))
+    return 0

@@ -1,0 +1,174 @@
+"""One benchmark run: data, pretraining stages, then the grid of cells; what ``elmo-bench bench`` does.
+
+:func:`run_benchmark` takes resolved preset settings (:func:`~elmo_bench.runner.presets.resolve_preset`)
+and, in order: writes the smoke data when the preset asks for it; runs (or finds done) the
+pretraining stages the selected embedders need; plans the cells; runs the unfinished ones with the
+chosen executor; and writes ``<results_dir>/bench/<preset>.json``, the run's resolved settings,
+stages and cell outcomes (the protocol behind the cell files, which stay the source of truth).
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from elmo_bench import paths
+from elmo_bench.pretrain.bilm import write_json
+from elmo_bench.runner.executors import make_executor
+from elmo_bench.runner.grid import GridReport, plan_cells, run_grid, select
+from elmo_bench.runner.smoke_data import write_smoke_data
+from elmo_bench.runner.stages import StageOutcome, check_stages, run_stages
+from elmo_bench.settings import SettingsError
+from elmo_bench.task import discover_tasks
+
+
+@dataclass
+class BenchmarkOutcome:
+    """A finished benchmark run: where its cells are, its stages and the grid's report."""
+
+    cells_dir: Path
+    manifest: Path
+    stages: list[StageOutcome]
+    grid: GridReport
+
+    @property
+    def failed(self) -> int:
+        return len(self.grid.with_status("failed"))
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; other names pass through.
+
+    Raises:
+        SettingsError: ``cuda`` asked for where torch sees no GPU.
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise SettingsError(f"device {device!r} asked for, but torch sees no CUDA GPU; use cpu or auto")
+    return device
+
+
+def flat_sources(settings: dict[str, Any], device: str) -> dict[str, Any]:
+    """``settings["embedder"]`` as ``{"elmo.weights": ..., "glove.vectors": ...}``, with
+    ``elmo.device`` None replaced by ``device``."""
+    sources = {
+        f"{source}.{key}": value
+        for source, values in settings["embedder"].items()
+        for key, value in values.items()
+    }
+    if sources.get("elmo.device") is None:
+        sources["elmo.device"] = device
+    return sources
+
+
+def run_benchmark(
+    settings: dict[str, Any],
+    *,
+    tasks: Sequence[str] | None = None,
+    embedders: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    tasks_dirs: Sequence[Path] = (),
+    results_dir: Path = Path("results"),
+    verbose: bool = False,
+    progress: bool = True,
+    log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+) -> BenchmarkOutcome:
+    """Run the (selected part of the) grid of ``settings``; see the module docstring.
+
+    Args:
+        settings: resolved preset settings (modified: the selection is applied to them).
+        tasks, embedders, seeds: a part of the grid (None: the preset's).
+        tasks_dirs: extra folders of task modules.
+        results_dir: cells go to ``<results_dir>/cells/<preset>/``.
+        verbose: cells print their progress lines.
+        progress: show the grid's progress bar.
+        log: where stage and setup lines go.
+
+    Raises:
+        PresetError, TaskRegistryError, UnknownEmbedderError, SettingsError: bad settings or names
+            (before any work starts).
+    """
+    registry = discover_tasks(tasks_dirs)
+    select(settings, registry, tasks, embedders, seeds)
+    device = resolve_device(settings["device"])
+    cache_dir = paths.cache_dir()
+    stages_dir = Path(settings["stages_dir"] or cache_dir / "stages").expanduser()
+    data_dir = settings["data_dir"] or (
+        stages_dir / "smoke-data" if settings["smoke_data"] else paths.data_dir()
+    )
+    data_dir = None if data_dir is None else Path(data_dir).expanduser().resolve()
+    if settings["smoke_data"]:
+        write_smoke_data(data_dir)
+        log(f"smoke data in {data_dir}")
+
+    executor_settings = settings["executor"]
+    submitit_settings = dict(executor_settings["submitit"])
+    if submitit_settings["gpus_per_node"] is None and device.startswith("cuda"):
+        # submitit hides every GPU from a job (CUDA_VISIBLE_DEVICES="") unless it asks for one.
+        submitit_settings["gpus_per_node"] = 1
+    submitit_folder = Path(submitit_settings["folder"] or cache_dir / "submitit" / settings["preset"])
+    executor = make_executor(
+        executor_settings["name"], executor_settings["workers"], submitit_settings, submitit_folder
+    )
+    sources = flat_sources(settings, device)
+    # Plan once before the stages, so that bad task settings fail before hours of pretraining.
+    cells_dir = Path(results_dir) / "cells" / settings["preset"]
+    plan_cells(settings, registry, sources, cells_dir, tasks_dirs, data_dir, cache_dir, device)
+    check_stages(settings)
+    stages = run_stages(settings, settings["embedders"], data_dir, stages_dir, log)
+    for stage in stages:
+        sources.update(stage.sources)
+    provenance = {
+        "stages": {
+            stage.name: {"folder": str(stage.folder), "config": stage.record["config"],
+                         "cost": stage.record["cost"]}
+            for stage in stages
+        }
+    }
+    specs = plan_cells(
+        settings, registry, sources, cells_dir, tasks_dirs, data_dir, cache_dir, device,
+        provenance, verbose,
+    )
+    log(f"{len(specs)} cells ({len(settings['tasks'])} tasks x {len(settings['embedders'])} "
+        f"embedders x {len(settings['seeds'])} seeds) -> {cells_dir}, executor {executor.name}")
+    grid = run_grid(specs, executor, progress=progress)
+
+    manifest = Path(results_dir) / "bench" / f"{settings['preset']}.json"
+    write_json(manifest, {
+        "preset": settings["preset"],
+        "settings": settings,
+        "device": device,
+        "data_dir": None if data_dir is None else str(data_dir),
+        "sources": sources,
+        "stages": provenance["stages"],
+        "cells_dir": str(cells_dir),
+        "cells": [asdict(outcome) for outcome in grid.outcomes],
+        "grid_seconds": grid.seconds,
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    })
+    return BenchmarkOutcome(cells_dir, manifest, stages, grid)
+
+
+def describe_outcome(outcome: BenchmarkOutcome) -> str:
+    """One closing line: cells done, skipped and failed, time, where the files are."""
+    grid = outcome.grid
+    counts = {status: len(grid.with_status(status)) for status in ("done", "skipped", "failed")}
+    return (
+        f"{counts['done']} cells run, {counts['skipped']} done before, {counts['failed']} failed "
+        f"in {grid.seconds:.1f} s; results in {outcome.cells_dir}"
+    )
+
+
+def failure_details(outcome: BenchmarkOutcome) -> str:
+    """The tracebacks of the failed cells."""
+    return "\n".join(
+        f"--- {failed.label}\n{failed.error}" for failed in outcome.grid.with_status("failed")
+    )
+

@@ -1,0 +1,286 @@
+"""Benchmark presets as data: which data, pretraining stages, tasks, embedders, seeds and settings.
+
+A preset is a plain nested dict laid over :data:`DEFAULTS`; every key it sets must exist there, except
+under the open sections (per-task settings, biLM preset overrides), whose keys are checked where
+they are used (the task's own settings, the biLM preset's fields). The command line changes any
+value with ``--set key.path=value`` (the value read as JSON when it parses, e.g. ``3``, ``null``,
+``[1, 2]``, as a string otherwise); a misspelt key is answered with the closest known one.
+
+Settings (see :data:`DEFAULTS` for every key and its default):
+
+``data_dir``
+    the data folder; None means ``ELMO_BENCH_DATA``. With ``smoke_data: true`` the tiny smoke data
+    set is written there first (default ``<stages_dir>/smoke-data``).
+``stages_dir``
+    where pretraining stages write their outputs (default ``$ELMO_BENCH_CACHE/stages``).
+``pretrain.glove`` / ``pretrain.bilm``
+    the GloVe and biLM pretraining stages. A stage runs only when a selected embedder reads its
+    source and ``embedder.<source>`` does not already name vectors/weights: set
+    ``embedder.glove.vectors`` (a file or a published name such as ``glove.840B.300d``) or
+    ``embedder.elmo.model`` (a published name such as ``original``) to use those instead.
+``embedder``
+    the source settings of :mod:`elmo_bench.embedders.registry` (``elmo.weights``,
+    ``glove.vectors``, ...); ``elmo.device`` None follows ``device``.
+``task_defaults`` / ``task_settings``
+    overrides of the tasks' ``options``, ``head`` and ``training``: ``task_defaults`` for every
+    selected task that has the key, ``task_settings.<task>`` for one task (applied after).
+``device``
+    where heads train and ELMo runs: ``cpu``, ``cuda``, or ``auto`` (cuda when available).
+``threads``
+    torch threads of each cell (in each worker of the ``pool`` executor).
+``executor``
+    ``name`` (local, pool, submitit), ``workers`` and the submitit parameters.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from elmo_bench.embedders.registry import DEFAULT_SOURCES
+from elmo_bench.settings import SettingsError, did_you_mean
+
+ALL_TASKS = ("conll2003_ner", "sst2", "sst5", "trec6", "squad11")
+TASK_SECTIONS = ("options", "head", "training")
+BILM_PRESET_SECTIONS = ("model", "train", "vocab")
+
+DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "data_dir": None,
+    "smoke_data": False,
+    "stages_dir": None,
+    "device": "cpu",
+    "threads": 1,
+    "tasks": list(ALL_TASKS),
+    "embedders": ["glove", "elmo"],
+    "seeds": [1, 2, 3],
+    "pretrain": {
+        "glove": {
+            "corpus": "corpus/wikipedia",  # relative paths are inside the data folder
+            "dim": 128,
+            "epochs": 15,
+            "window": 10,
+            "max_words": 50_000,
+            "min_count": 5,
+            "held_out_fraction": 0.01,
+            "seed": 0,
+            "workers": 2,
+            "threads": 1,
+        },
+        "bilm": {
+            "preset": "cpu-small",
+            "overrides": {},  # {"train": {"max_steps": 1000}, "vocab": {...}, "model": {...}}
+            "corpus": "corpus/wikipedia",
+            "wikitext": "corpus/eval/wikitext-2",  # None: no WikiText-2 perplexity
+            "held_out_fraction": 0.01,
+            "workers": 2,
+            "threads": 2,
+        },
+    },
+    "embedder": {
+        "elmo": {**DEFAULT_SOURCES["elmo"], "device": None},
+        "glove": dict(DEFAULT_SOURCES["glove"]),
+    },
+    "task_defaults": {section: {} for section in TASK_SECTIONS},
+    "task_settings": {},
+    "executor": {
+        "name": "local",
+        "workers": 2,
+        "submitit": {
+            "folder": None,  # default <stages_dir>/../submitit/<preset>
+            "timeout_min": 24 * 60,
+            "slurm_partition": None,
+            "cpus_per_task": None,
+            "gpus_per_node": None,
+            "mem_gb": None,
+            "poll_seconds": 1.0,
+        },
+    },
+}
+"""Every setting and its default; presets and ``--set`` change these."""
+
+OPEN_SECTIONS: tuple[tuple[str, ...], ...] = (
+    ("task_defaults", "*"),
+    ("task_settings",),
+    ("task_settings", "*"),
+    ("task_settings", "*", "*"),
+    ("pretrain", "bilm", "overrides"),
+    ("pretrain", "bilm", "overrides", "*"),
+)
+"""Paths (``*``: any key) of dicts that take keys not in :data:`DEFAULTS`; they are checked where
+they are used."""
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "description": "tiny data written by code, the whole pipeline in well under 2 minutes",
+        "smoke_data": True,
+        "seeds": [1],
+        "pretrain": {
+            "glove": {
+                "dim": 16, "epochs": 10, "window": 5, "max_words": 2000, "min_count": 1,
+                "held_out_fraction": 0.1, "workers": 1,
+            },
+            "bilm": {
+                "preset": "tiny", "overrides": {"train": {"max_steps": 20, "eval_every": 0}},
+                "held_out_fraction": 0.1, "workers": 1, "threads": 1,
+            },
+        },
+        "task_defaults": {
+            "head": {"hidden_size": 8},
+            "training": {"max_epochs": 2, "patience": 1, "batch_size": 16},
+        },
+        "task_settings": {
+            "squad11": {"options": {"selection_questions": 3}},
+        },
+    },
+    "standard": {
+        "description": "real data; cpu-small biLM and 128d GloVe pretrained on Wikipedia; "
+        "GloVe vs ELMo on 5 tasks x 3 seeds, with CPU-sized caps",
+        "threads": 2,  # one cell at a time on a 2-core machine; with --executor pool set threads=1
+        "pretrain": {
+            "glove": {"dim": 128, "epochs": 15},
+            "bilm": {"preset": "cpu-small", "overrides": {"train": {"max_steps": 1000}}},
+        },
+        "task_defaults": {"training": {"max_epochs": 10}},
+        "task_settings": {
+            "squad11": {"options": {"max_train_questions": 10_000}, "training": {"max_epochs": 4}},
+        },
+    },
+    "paper": {
+        "description": "the full protocol: published ELMo (original) and GloVe (840B.300d), all "
+        "four embedders, 5 seeds, no caps; for a GPU",
+        "device": "auto",
+        "threads": 4,
+        "embedders": ["glove", "elmo", "elmo+glove", "elmo-layer0"],
+        "seeds": [1, 2, 3, 4, 5],
+        "embedder": {
+            "elmo": {"model": "original"},
+            "glove": {"vectors": "glove.840B.300d"},
+        },
+        # Used only with embedder.elmo.model=null / embedder.glove.vectors=null: the controlled
+        # comparison with both pretrained on the Wikipedia corpus.
+        "pretrain": {
+            "glove": {"dim": 300, "epochs": 50, "max_words": 400_000},
+            "bilm": {"preset": "elmo-small", "threads": 4},
+        },
+    },
+}
+
+
+class PresetError(SettingsError):
+    """An unknown preset name, or a preset or ``--set`` key that names no setting."""
+
+
+def _is_open(path: tuple[str, ...]) -> bool:
+    return any(
+        len(pattern) == len(path)
+        and all(part == "*" or part == key for part, key in zip(pattern, path))
+        for pattern in OPEN_SECTIONS
+    )
+
+
+def set_value(settings: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``settings[a][b][c] = value`` for ``dotted`` ``"a.b.c"``, in place.
+
+    Raises:
+        PresetError: a key that is not a setting (with the closest one), or a path through a value
+            that is not a section.
+    """
+    keys = tuple(dotted.split("."))
+    if not all(keys):
+        raise PresetError(
+            f"setting {dotted!r} is not a dotted path such as 'seeds' or 'pretrain.glove.dim'"
+        )
+    node = settings
+    for depth, key in enumerate(keys):
+        parent = keys[:depth]
+        last = depth == len(keys) - 1
+        if key not in node:
+            if not _is_open(parent):
+                where = ".".join(parent) or "the preset"
+                raise PresetError(
+                    f"{where} has no setting {key!r}{did_you_mean(key, node)}; "
+                    f"known: {', '.join(sorted(node)) or 'none'}"
+                )
+            if not last:
+                node[key] = {}
+        if last:
+            current = node.get(key)
+            if isinstance(current, dict) and not isinstance(value, dict):
+                raise PresetError(f"{dotted} is a section ({', '.join(sorted(current)) or 'empty'}); "
+                                  f"set one of its keys, e.g. {dotted}.KEY=VALUE")
+            node[key] = value
+        else:
+            if not isinstance(node[key], dict):
+                raise PresetError(f"{'.'.join(keys[:depth + 1])} is a value, not a section; cannot set {dotted}")
+            node = node[key]
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
+    """``{"a": {"b": 1}, "c": {}}`` -> ``("a.b", 1)``; an empty dict is kept as a value."""
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            yield from _flatten(value, dotted + ".")
+        else:
+            yield dotted, value
+
+
+def resolve_preset(name: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The settings of preset ``name`` (:data:`DEFAULTS` + the preset + ``overrides``).
+
+    Args:
+        name: a key of :data:`PRESETS`.
+        overrides: ``{"pretrain.glove.dim": 50, ...}`` (dotted paths, applied in order).
+
+    Returns:
+        A fresh nested dict with a ``preset`` key holding ``name``.
+
+    Raises:
+        PresetError: unknown preset (with the closest name) or unknown setting.
+    """
+    if name not in PRESETS:
+        raise PresetError(
+            f"unknown preset {name!r}{did_you_mean(name, PRESETS)}; known presets: {', '.join(PRESETS)}"
+        )
+    settings = copy.deepcopy(DEFAULTS)
+    for dotted, value in _flatten(PRESETS[name]):
+        try:
+            set_value(settings, dotted, copy.deepcopy(value))
+        except PresetError as error:
+            raise PresetError(f"preset {name!r}: {error}") from error
+    for dotted, value in (overrides or {}).items():
+        set_value(settings, dotted, value)
+    settings["preset"] = name
+    return settings
+
+
+def parse_set_options(items: Iterable[str]) -> dict[str, Any]:
+    """``["seeds=[1,2]", "pretrain.glove.dim=50"]`` -> ``{"seeds": [1, 2], "pretrain.glove.dim": 50}``.
+
+    Values are JSON when they parse, strings otherwise.
+
+    Raises:
+        PresetError: an item without ``=``.
+    """
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, separator, text = item.partition("=")
+        if not separator or not key.strip():
+            raise PresetError(f"--set {item!r} is not KEY.PATH=VALUE (e.g. pretrain.glove.dim=50)")
+        try:
+            parsed[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            parsed[key.strip()] = text
+    return parsed
+
+
+def preset_summary(name: str) -> str:
+    """One line: the preset's description, tasks, embedders and seeds."""
+    settings = resolve_preset(name)
+    return (
+        f"{settings['description']} [{len(settings['tasks'])} tasks x "
+        f"{'/'.join(settings['embedders'])} x seeds {','.join(map(str, settings['seeds']))}]"
+    )

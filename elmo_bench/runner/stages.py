@@ -1,0 +1,321 @@
+"""Pretraining stages of a benchmark run: GloVe and the biLM, resumable, skipped when done.
+
+Each stage writes into its own folder ``<stages_dir>/<stage>-<key>``, where ``key`` is a digest of
+the stage's settings that determine its output (corpus, sizes, schedule; not thread or worker
+counts). A changed setting is therefore a new folder, never a stale output. When a stage finishes
+it writes ``stage.json`` beside its output: its settings, its output files, and its cost (wall
+seconds of the invocation that finished it, plus the training seconds the trainer counted over
+every invocation). A folder with a valid ``stage.json`` is skipped; one without it is resumed: the
+biLM from its ``checkpoint.pt`` (:func:`elmo_bench.pretrain.bilm.pretrain` with ``resume``),
+GloVe from its per-epoch checkpoint (:func:`elmo_bench.pretrain.glove.train_glove` resumes by
+itself). Their outputs become the cells' embedder sources: ``glove.vectors`` and
+``elmo.options`` + ``elmo.weights``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from elmo_bench.embedders.registry import COMPARED_EMBEDDERS
+from elmo_bench.pretrain.bilm import CHECKPOINT_NAME, DataSettings, pretrain, write_json
+from elmo_bench.pretrain.bilm_presets import BiLmPreset, get_preset
+from elmo_bench.pretrain.corpus import CorpusConfig
+from elmo_bench.pretrain.glove import GloveConfig, train_glove
+from elmo_bench.pretrain.vocab import VocabConfig
+from elmo_bench.settings import SettingsError
+
+STAGE_RECORD = "stage.json"
+STAGE_RECORD_VERSION = 1
+RUNTIME_KEYS = ("workers", "threads")
+"""Stage settings that change how fast a stage runs, not what it produces (not in its key)."""
+
+
+class StageError(SettingsError):
+    """A stage that cannot run: a corpus path without a data folder, half-given sources, ..."""
+
+
+@dataclass(frozen=True)
+class StageOutcome:
+    """A finished stage.
+
+    Attributes:
+        name: ``"glove"`` or ``"bilm"``.
+        folder: its output folder.
+        sources: the embedder source settings it provides (``{"glove.vectors": path}``).
+        record: the content of its ``stage.json``.
+        skipped: whether it had finished before this run.
+    """
+
+    name: str
+    folder: Path
+    sources: dict[str, str]
+    record: dict[str, Any]
+    skipped: bool
+
+
+def resolve_data_path(path: str | None, data_dir: Path | None, what: str) -> Path | None:
+    """``path`` itself when absolute, else inside ``data_dir``; None stays None."""
+    if path is None:
+        return None
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute():
+        return candidate
+    if data_dir is None:
+        raise StageError(
+            f"{what} {path!r} is relative to the data folder, but no data folder is set: set "
+            "ELMO_BENCH_DATA, --set data_dir=PATH, or an absolute path"
+        )
+    return data_dir / candidate
+
+
+def stage_key(name: str, config: Mapping[str, Any], inputs: Mapping[str, Any]) -> str:
+    """Digest of a stage's output-determining settings and resolved input paths."""
+    identity = {
+        "stage": name,
+        "version": STAGE_RECORD_VERSION,
+        "config": {key: value for key, value in config.items() if key not in RUNTIME_KEYS},
+        "inputs": {key: str(value) for key, value in inputs.items()},
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
+def stage_inputs(name: str, config: Mapping[str, Any], data_dir: Path | None) -> dict[str, Path | None]:
+    """The resolved input paths of stage ``name`` (``glove`` or ``bilm``)."""
+    inputs = {"corpus": resolve_data_path(config["corpus"], data_dir, f"pretrain.{name}.corpus")}
+    if name == "bilm":
+        inputs["wikitext"] = resolve_data_path(config["wikitext"], data_dir, "pretrain.bilm.wikitext")
+    return inputs
+
+
+def stage_folder(name: str, config: Mapping[str, Any], data_dir: Path | None, stages_dir: Path) -> Path:
+    """``<stages_dir>/<name>-<key>``: where stage ``name`` with ``config`` writes its output."""
+    return stages_dir / f"{name}-{stage_key(name, config, stage_inputs(name, config, data_dir))}"
+
+
+def read_stage_record(folder: Path) -> dict[str, Any] | None:
+    """The folder's ``stage.json`` when it is complete and its output files exist, else None."""
+    try:
+        record = json.loads((folder / STAGE_RECORD).read_text(encoding="utf-8"))
+        outputs = record["outputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if record.get("version") != STAGE_RECORD_VERSION:
+        return None
+    if not all(Path(path).is_file() for path in outputs.values()):
+        return None
+    return record
+
+
+def _with_threads(threads: int, work: Callable[[], Any]) -> Any:
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return work()
+    finally:
+        torch.set_num_threads(before)
+
+
+def _bilm_override_strings(overrides: Mapping[str, Any]) -> list[str]:
+    """``{"train": {"max_steps": 5}}`` -> ``["train.max_steps=5"]`` (values as the biLM preset
+    parser reads them: JSON for lists, ``none`` for None, ``true``/``false``)."""
+    strings = []
+    for section, fields in overrides.items():
+        if not isinstance(fields, Mapping):
+            raise StageError(
+                f"pretrain.bilm.overrides.{section} must be a section of fields "
+                f"(e.g. pretrain.bilm.overrides.train.max_steps=1000), got {fields!r}"
+            )
+        for field_name, value in fields.items():
+            if isinstance(value, bool):
+                text = "true" if value else "false"
+            elif value is None:
+                text = "none"
+            elif isinstance(value, (list, tuple)):
+                text = json.dumps(value)
+            else:
+                text = str(value)
+            strings.append(f"{section}.{field_name}={text}")
+    return strings
+
+
+def _finish(
+    name: str,
+    folder: Path,
+    config: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    outputs: Mapping[str, Path],
+    started: float,
+    resumed: bool,
+    details: Mapping[str, Any],
+) -> dict[str, Any]:
+    record = {
+        "version": STAGE_RECORD_VERSION,
+        "stage": name,
+        "config": dict(config),
+        "inputs": {key: str(value) for key, value in inputs.items()},
+        "outputs": {key: str(path) for key, path in outputs.items()},
+        "cost": {
+            "wall_seconds_last_invocation": time.perf_counter() - started,
+            "resumed": resumed,
+            **details,
+        },
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    write_json(folder / STAGE_RECORD, record)
+    return record
+
+
+def _glove_config(config: Mapping[str, Any], corpus: Path, folder: Path) -> GloveConfig:
+    """The stage settings as a :class:`GloveConfig` (which checks the values)."""
+    return GloveConfig(
+        corpus=CorpusConfig(
+            path=str(corpus), held_out_fraction=config["held_out_fraction"], workers=config["workers"]
+        ),
+        output_dir=str(folder),
+        vocab=VocabConfig(max_words=config["max_words"], min_count=config["min_count"]),
+        dim=config["dim"],
+        window=config["window"],
+        epochs=config["epochs"],
+        seed=config["seed"],
+        threads=config["threads"],
+    )
+
+
+def _bilm_preset(config: Mapping[str, Any]) -> BiLmPreset:
+    """The biLM preset named by the stage with its overrides applied (which checks them)."""
+    return get_preset(config["preset"], _bilm_override_strings(config["overrides"]))
+
+
+def check_stages(settings: Mapping[str, Any]) -> None:
+    """Check both stages' settings without running them, so that a typo in the biLM's settings
+    fails before hours of GloVe training.
+
+    Raises:
+        PresetError (of the biLM presets), VocabularyError, CorpusError, ValueError: a bad value.
+    """
+    _glove_config(settings["pretrain"]["glove"], Path("corpus"), Path("output"))
+    _bilm_preset(settings["pretrain"]["bilm"])
+
+
+def run_glove_stage(
+    config: Mapping[str, Any], data_dir: Path | None, stages_dir: Path, log: Callable[[str], None]
+) -> StageOutcome:
+    """Train GloVe vectors on the stage's corpus (or find them done)."""
+    inputs = stage_inputs("glove", config, data_dir)
+    corpus = inputs["corpus"]
+    folder = stage_folder("glove", config, data_dir, stages_dir)
+    record = read_stage_record(folder)
+    if record is not None:
+        return StageOutcome("glove", folder, {"glove.vectors": record["outputs"]["vectors"]}, record, True)
+    resumed = (folder / "checkpoint.pt").is_file()
+    log(f"glove: {'resuming' if resumed else 'training'} {config['dim']}d vectors on {corpus} -> {folder}")
+    started = time.perf_counter()
+    glove_config = _glove_config(config, corpus, folder)
+    vectors = train_glove(glove_config)
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    record = _finish(
+        "glove", folder, config, inputs, {"vectors": vectors}, started, resumed,
+        {"timings_seconds": summary["timings_s"], "train_tokens": summary["train_tokens"]},
+    )
+    return StageOutcome("glove", folder, {"glove.vectors": str(vectors)}, record, False)
+
+
+def run_bilm_stage(
+    config: Mapping[str, Any], data_dir: Path | None, stages_dir: Path, log: Callable[[str], None]
+) -> StageOutcome:
+    """Pretrain the biLM (resuming its checkpoint when there is one, or find it done)."""
+    inputs = stage_inputs("bilm", config, data_dir)
+    corpus, wikitext = inputs["corpus"], inputs["wikitext"]
+    folder = stage_folder("bilm", config, data_dir, stages_dir)
+    record = read_stage_record(folder)
+    if record is not None:
+        outputs = record["outputs"]
+        sources = {"elmo.options": outputs["options"], "elmo.weights": outputs["weights"]}
+        return StageOutcome("bilm", folder, sources, record, True)
+    preset = _bilm_preset(config)
+    resumed = (folder / CHECKPOINT_NAME).is_file()
+    log(
+        f"bilm: {'resuming' if resumed else 'pretraining'} the {config['preset']!r} biLM "
+        f"({preset.train.max_steps} steps) on {corpus} -> {folder}"
+    )
+    started = time.perf_counter()
+    if resumed:
+        trainer = _with_threads(config["threads"], lambda: pretrain(None, None, folder, resume=True))
+    else:
+        data = DataSettings(
+            corpus=str(corpus),
+            held_out_fraction=config["held_out_fraction"],
+            workers=config["workers"],
+            wikitext_dir=None if wikitext is None else str(wikitext),
+        )
+        trainer = _with_threads(config["threads"], lambda: pretrain(preset, data, folder))
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    outputs = {name: folder / f"{name}.{suffix}" for name, suffix in
+               (("options", "json"), ("weights", "hdf5"), ("vocab", "txt"))}
+    record = _finish(
+        "bilm", folder, config, inputs, outputs, started, resumed,
+        {
+            "train_seconds_all_invocations": trainer.position.train_seconds,
+            "steps": trainer.position.step,
+            "tokens_seen": trainer.position.tokens_seen,
+            "final_perplexities": metrics.get("final"),
+        },
+    )
+    sources = {"elmo.options": str(outputs["options"]), "elmo.weights": str(outputs["weights"])}
+    return StageOutcome("bilm", folder, sources, record, False)
+
+
+STAGES: Mapping[str, tuple[str, Callable[..., StageOutcome]]] = {
+    "glove": ("glove", run_glove_stage),
+    "bilm": ("elmo", run_bilm_stage),
+}
+"""Stage name -> (the embedder source it provides, the function that runs it)."""
+
+
+def source_is_given(source: str, settings: Mapping[str, Any]) -> bool:
+    """Whether ``embedder.<source>`` already names its vectors/weights (then no stage runs).
+
+    Raises:
+        StageError: ELMo given by only one of ``options`` and ``weights``.
+    """
+    if source == "glove":
+        return settings["vectors"] is not None
+    if (settings["options"] is None) != (settings["weights"] is None):
+        raise StageError(
+            "embedder.elmo.options and embedder.elmo.weights go together: give both (an "
+            "options.json and weights.hdf5 pair), or neither to pretrain the biLM"
+        )
+    return settings["model"] is not None or settings["options"] is not None
+
+
+def run_stages(
+    settings: Mapping[str, Any],
+    embedders: Sequence[str],
+    data_dir: Path | None,
+    stages_dir: Path,
+    log: Callable[[str], None],
+) -> list[StageOutcome]:
+    """Run (or find done) every stage whose source a selected embedder reads and the settings do
+    not give; in the order glove, bilm."""
+    used_sources = {use.source for name in embedders for use in COMPARED_EMBEDDERS[name]}
+    outcomes = []
+    for stage, (source, run_stage) in STAGES.items():
+        if source not in used_sources or source_is_given(source, settings["embedder"][source]):
+            continue
+        outcome = run_stage(settings["pretrain"][stage], data_dir, stages_dir, log)
+        cost = outcome.record["cost"]["wall_seconds_last_invocation"]
+        log(
+            f"{stage}: {'already done' if outcome.skipped else 'done'} in {outcome.folder} "
+            f"(last invocation {cost:.1f} s)"
+        )
+        outcomes.append(outcome)
+    return outcomes

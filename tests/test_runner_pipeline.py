@@ -1,0 +1,224 @@
+"""The smoke preset end to end (data, GloVe and biLM pretraining, every task x glove/elmo), resume
+after a kill, skip and redo of result files, the pool and submitit executors, and a task from a
+``--tasks-dir`` folder in the grid.
+
+The first test's run (module fixture) is the reference: the others reuse its stages and embedding
+cache (same ``ELMO_BENCH_CACHE``) and compare their scores with it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from elmo_bench.runner.benchmark import run_benchmark
+from elmo_bench.runner.grid import RUNNER_KEY
+from elmo_bench.runner.presets import resolve_preset
+from elmo_bench.pretrain.bilm import DataSettings, StopRule, pretrain
+from elmo_bench.pretrain.bilm_presets import get_preset
+from elmo_bench.runner.stages import STAGE_RECORD, run_bilm_stage, stage_folder, stage_inputs
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE_CELLS = 10  # 5 tasks x glove, elmo x seed 1
+
+
+def load_run_benchmarks():
+    spec = importlib.util.spec_from_file_location("run_benchmarks", REPO / "run_benchmarks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def cell_files(results: Path) -> dict[str, dict]:
+    folder = results / "cells" / "smoke"
+    return {path.name: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+
+
+def scores(files: dict[str, dict]) -> dict[str, dict]:
+    return {name: result["scores"] for name, result in files.items()}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """The smoke preset run once through ``run_benchmarks.py``'s main, in this process."""
+    root = tmp_path_factory.mktemp("smoke")
+    threads = torch.get_num_threads()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ELMO_BENCH_CACHE", str(root / "cache"))
+        started = time.perf_counter()
+        status = load_run_benchmarks().main(
+            ["--preset", "smoke", "--results-dir", str(root / "results"), "--no-progress"]
+        )
+        seconds = time.perf_counter() - started
+    torch.set_num_threads(threads)
+    assert status == 0
+    return {"cache": root / "cache", "results": root / "results", "seconds": seconds}
+
+
+@pytest.fixture()
+def smoke_cache(smoke, monkeypatch):
+    monkeypatch.setenv("ELMO_BENCH_CACHE", str(smoke["cache"]))
+    return smoke["cache"]
+
+
+def test_smoke_preset_runs_the_whole_pipeline(smoke):
+    assert smoke["seconds"] < 120
+    files = cell_files(smoke["results"])
+    assert sorted(files) == sorted(
+        f"{task}.{embedder}.seed1.json"
+        for task in ("conll2003_ner", "sst2", "sst5", "trec6", "squad11")
+        for embedder in ("glove", "elmo")
+    )
+    for result in files.values():
+        assert 0.0 <= result["main_score"]["value"] <= 1.0
+        stages = result[RUNNER_KEY]["stages"]
+        assert set(stages) == {"glove", "bilm"} and result[RUNNER_KEY]["preset"] == "smoke"
+        assert stages["bilm"]["config"]["preset"] == "tiny"
+        assert result["settings"]["training"]["max_epochs"] == 2
+        # the cells read the smoke data, not the shared data folder
+        assert "smoke-data" in result["protocol"]["data"]["test"][0]["path"]
+    elmo = files["trec6.elmo.seed1.json"]["embedder_details"]["parts"][0]
+    assert elmo["source"] == "elmo" and elmo["n_layers"] == 3
+    for stage in ("glove", "bilm"):
+        (folder,) = (smoke["cache"] / "stages").glob(f"{stage}-*")
+        record = json.loads((folder / STAGE_RECORD).read_text())
+        assert record["cost"]["wall_seconds_last_invocation"] > 0 and not record["cost"]["resumed"]
+    assert json.loads((folder / STAGE_RECORD).read_text())["cost"]["steps"] == 20
+    manifest = json.loads((smoke["results"] / "bench" / "smoke.json").read_text())
+    assert [cell["status"] for cell in manifest["cells"]] == ["done"] * SMOKE_CELLS
+
+
+def test_run_killed_mid_grid_resumes_to_the_same_results(smoke, smoke_cache, tmp_path, capsys):
+    results = tmp_path / "results"
+    command = [sys.executable, "run_benchmarks.py", "--preset", "smoke", "--results-dir", str(results),
+               "--no-progress"]
+    environment = {**os.environ, "ELMO_BENCH_CACHE": str(smoke["cache"]), "OMP_WAIT_POLICY": "PASSIVE"}
+    process = subprocess.Popen(command, cwd=REPO, env=environment,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cells = results / "cells" / "smoke"
+    deadline = time.monotonic() + 90
+    while not any(cells.glob("*.json")) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    stderr = process.communicate()[1].decode()
+    after_kill = set(cell_files(results))
+    assert 1 <= len(after_kill) < SMOKE_CELLS, stderr
+
+    resumed = load_run_benchmarks().main(command[2:])  # the rerun, in this process
+    assert resumed == 0
+    output = capsys.readouterr().out
+    assert output.count("skip (done before)") == len(after_kill)
+    files = cell_files(results)
+    assert sorted(files) == sorted(cell_files(smoke["results"]))
+    assert scores(files) == scores(cell_files(smoke["results"]))
+    assert not list(cells.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_an_interrupted_bilm_stage_is_resumed_then_skipped(smoke_cache, tmp_path):
+    data_dir = smoke_cache / "stages" / "smoke-data"
+    config = resolve_preset("smoke")["pretrain"]["bilm"]
+    folder = stage_folder("bilm", config, data_dir, tmp_path)
+    inputs = stage_inputs("bilm", config, data_dir)
+    data = DataSettings(corpus=str(inputs["corpus"]), held_out_fraction=config["held_out_fraction"],
+                        workers=1, wikitext_dir=str(inputs["wikitext"]))
+    preset = get_preset("tiny", ["train.max_steps=20", "train.eval_every=0"])
+    pretrain(preset, data, folder, stop=StopRule(stop_after_steps=5))  # as if killed at step 5
+    assert not (folder / STAGE_RECORD).exists()
+
+    resumed = run_bilm_stage(config, data_dir, tmp_path, log=lambda line: None)
+    assert not resumed.skipped and resumed.folder == folder
+    assert resumed.record["cost"]["resumed"] and resumed.record["cost"]["steps"] == 20
+    assert Path(resumed.sources["elmo.weights"]).is_file()
+    again = run_bilm_stage(config, data_dir, tmp_path, log=lambda line: None)
+    assert again.skipped and again.record == resumed.record
+
+
+def test_finished_cells_are_skipped_and_bad_files_redone(smoke_cache, tmp_path):
+    results = tmp_path / "results"
+
+    def run(**overrides):
+        settings = resolve_preset("smoke", overrides)
+        return run_benchmark(settings, tasks=["trec6"], embedders=["glove", "elmo"],
+                             results_dir=results, progress=False, log=lambda line: None)
+
+    assert [o.status for o in run().grid.outcomes] == ["done", "done"]
+    glove = results / "cells" / "smoke" / "trec6.glove.seed1.json"
+    elmo = results / "cells" / "smoke" / "trec6.elmo.seed1.json"
+    reference = json.loads(glove.read_text())
+    assert [o.status for o in run().grid.outcomes] == ["skipped", "skipped"]
+
+    glove.write_text(glove.read_text()[:200])  # a partial file
+    elmo.write_text(json.dumps({**json.loads(elmo.read_text()), "seed": 2}))  # another cell's
+    outcomes = {o.label: o.status for o in run().grid.outcomes}
+    assert outcomes == {"trec6.glove.seed1": "done", "trec6.elmo.seed1": "done"}
+    assert json.loads(glove.read_text())["scores"] == reference["scores"]
+
+    changed = run(**{"task_settings.trec6.training.max_epochs": 1})  # stale: other settings
+    assert [o.status for o in changed.grid.outcomes] == ["done", "done"]
+    assert json.loads(glove.read_text())["settings"]["training"]["max_epochs"] == 1
+
+
+@pytest.mark.parametrize(
+    ("executor", "embedders"), [("pool", ["glove", "elmo"]), ("submitit", ["glove"])]
+)
+def test_other_executors_write_the_same_results(smoke, smoke_cache, tmp_path, executor, embedders):
+    results = tmp_path / "results"
+    settings = resolve_preset("smoke", {
+        "executor.name": executor, "executor.workers": 2,
+        "executor.submitit.folder": str(tmp_path / "jobs"),
+        "executor.submitit.poll_seconds": 0.2,
+    })
+    outcome = run_benchmark(settings, tasks=["trec6"], embedders=embedders, results_dir=results,
+                            progress=False, log=lambda line: None)
+    assert outcome.failed == 0, [o.error for o in outcome.grid.outcomes]
+    files = cell_files(results)
+    reference = {name: result for name, result in cell_files(smoke["results"]).items() if name in files}
+    assert sorted(files) == sorted(f"trec6.{embedder}.seed1.json" for embedder in embedders)
+    assert scores(files) == scores(reference)
+    assert {f[RUNNER_KEY]["fingerprint"] for f in files.values()} == {
+        f[RUNNER_KEY]["fingerprint"] for f in reference.values()
+    }
+
+
+TASK_MODULE = '''
+from elmo_bench.data.trec import read_trec
+from elmo_bench.families.classification import ClassificationTask, LabelledText
+
+
+class TrecFineSmoke(ClassificationTask):
+    name = "trec_fine_from_folder"
+    description = "TREC fine labels, from a --tasks-dir folder"
+    dataset = "trec"
+    splits = {"train": "train", "dev": "train", "test": "test"}
+    head = {"hidden_size": 300, "lstm_layers": 1, "dropout": 0.5, "pooling": ["max"]}
+
+    def read(self, role):
+        return [LabelledText(q.tokens, q.label) for q in read_trec(role, granularity="fine")]
+'''
+
+
+def test_a_task_from_a_tasks_dir_runs_in_the_grid(smoke_cache, tmp_path, monkeypatch):
+    from elmo_bench import task as task_module
+    from elmo_bench.task import TaskRegistry
+
+    monkeypatch.setattr(task_module, "TASKS", TaskRegistry())  # keep the extra task to this test
+    folder = tmp_path / "my_tasks"
+    folder.mkdir()
+    (folder / "trec_fine.py").write_text(TASK_MODULE)
+    outcome = run_benchmark(
+        resolve_preset("smoke"), tasks=["trec_fine_from_folder"], embedders=["glove"],
+        tasks_dirs=[folder], results_dir=tmp_path / "results", progress=False, log=lambda line: None,
+    )
+    assert outcome.failed == 0, [o.error for o in outcome.grid.outcomes]
+    result = json.loads((outcome.cells_dir / "trec_fine_from_folder.glove.seed1.json").read_text())
+    assert result["settings"]["head"]["hidden_size"] == 8  # the preset's task_defaults apply
+    assert ":" in next(iter(result["scores"]["test"]["per_class"]))  # fine labels, e.g. HUM:ind

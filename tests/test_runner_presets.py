@@ -1,0 +1,176 @@
+"""Presets as data, ``--set`` overrides, grid selection and cell planning (no cell is run here)."""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import re
+
+import pytest
+
+from elmo_bench.commands import bench
+from elmo_bench.commands.list import listing
+from elmo_bench.embedders.registry import UnknownEmbedderError
+from elmo_bench.runner.grid import plan_cells, select
+from elmo_bench.runner.presets import (
+    DEFAULTS,
+    PRESETS,
+    PresetError,
+    parse_set_options,
+    resolve_preset,
+)
+from elmo_bench.runner.smoke_data import write_smoke_data
+from elmo_bench.runner.stages import StageError, check_stages, source_is_given, stage_key
+from elmo_bench.settings import SettingsError
+from elmo_bench.task import TaskRegistryError, discover_tasks
+
+
+def plan(settings, tmp_path, sources=None):
+    registry = discover_tasks()
+    data_dir = tmp_path / "data"
+    if not data_dir.exists():
+        write_smoke_data(data_dir)
+    return plan_cells(
+        settings, registry, sources or {}, tmp_path / "cells", [], data_dir, tmp_path / "cache", "cpu"
+    )
+
+
+def test_every_preset_resolves_and_names_known_tasks_and_embedders():
+    registry = discover_tasks()
+    for name in PRESETS:
+        settings = resolve_preset(name)
+        assert settings["preset"] == name and settings["description"]
+        select(settings, registry)
+        check_stages(settings)
+    smoke, standard, paper = (resolve_preset(name) for name in ("smoke", "standard", "paper"))
+    assert smoke["smoke_data"] and smoke["pretrain"]["bilm"]["preset"] == "tiny"
+    assert standard["pretrain"]["bilm"]["preset"] == "cpu-small" and standard["seeds"] == [1, 2, 3]
+    assert standard["tasks"] == ["conll2003_ner", "sst2", "sst5", "trec6", "squad11"]
+    assert paper["seeds"] == [1, 2, 3, 4, 5] and paper["device"] == "auto"
+    assert paper["embedder"]["elmo"]["model"] == "original"
+    assert paper["embedder"]["glove"]["vectors"] == "glove.840B.300d"
+    # resolving never changes the data the presets are made of
+    assert DEFAULTS["embedder"]["glove"]["vectors"] is None and "preset" not in DEFAULTS
+
+
+def test_set_overrides_reach_nested_and_open_sections():
+    overrides = parse_set_options([
+        "seeds=[4, 5]",
+        "pretrain.glove.dim=50",
+        "pretrain.bilm.overrides.train.max_steps=7",
+        "task_settings.squad11.options.max_train_questions=100",
+        "embedder.glove.vectors=my vectors.txt",
+    ])
+    settings = resolve_preset("standard", overrides)
+    assert settings["seeds"] == [4, 5] and settings["pretrain"]["glove"]["dim"] == 50
+    assert settings["pretrain"]["bilm"]["overrides"]["train"] == {"max_steps": 7}
+    assert settings["task_settings"]["squad11"]["options"]["max_train_questions"] == 100
+    assert settings["embedder"]["glove"]["vectors"] == "my vectors.txt"  # not JSON: a string
+
+
+@pytest.mark.parametrize(
+    ("dotted", "message"),
+    [
+        ("pretrain.glove.dimm", r"pretrain.glove has no setting 'dimm' \(did you mean 'dim'\?\)"),
+        ("seed", r"the preset has no setting 'seed' \(did you mean 'seeds'\?\)"),
+        ("pretrain.bilm.overides.train.max_steps", r"did you mean 'overrides'"),
+        ("embedder.elmo.weight", r"did you mean 'weights'"),
+        ("pretrain.glove", r"pretrain.glove is a section"),
+        ("seeds.first", r"seeds is a value, not a section"),
+    ],
+)
+def test_unknown_settings_are_named_with_the_closest_one(dotted, message):
+    with pytest.raises(PresetError, match=message):
+        resolve_preset("smoke", {dotted: 1})
+
+
+def test_unknown_names_get_did_you_mean_errors():
+    with pytest.raises(PresetError, match=r"unknown preset 'smok' \(did you mean 'smoke'\?\)"):
+        resolve_preset("smok")
+    registry = discover_tasks()
+    with pytest.raises(TaskRegistryError, match=r"unknown task 'trec' \(did you mean 'trec6'\?\)"):
+        select(resolve_preset("smoke"), registry, tasks=["trec"])
+    with pytest.raises(UnknownEmbedderError, match=re.escape("'elmo+glov' (did you mean 'elmo+glove'?)")):
+        select(resolve_preset("smoke"), registry, embedders=["elmo+glov"])
+    with pytest.raises(PresetError, match="repeats a value"):
+        select(resolve_preset("smoke"), registry, seeds=[1, 1])
+    with pytest.raises(PresetError, match="grid is empty"):
+        select(resolve_preset("smoke"), registry, tasks=[])
+
+
+def test_task_setting_errors_name_the_closest_key(tmp_path):
+    bad_default = resolve_preset("smoke", {"task_defaults.head.hiden_size": 4})
+    with pytest.raises(PresetError, match=r"'hiden_size' \(did you mean 'hidden_size'\?\)"):
+        plan(bad_default, tmp_path)
+    bad_task = resolve_preset("smoke", {"task_settings.sqad11.options.max_train_questions": 4})
+    with pytest.raises(PresetError, match=r"'sqad11' \(did you mean 'squad11'\?\)"):
+        plan(bad_task, tmp_path)
+    bad_key = resolve_preset("smoke", {"task_settings.trec6.options.granularty": "fine"})
+    with pytest.raises(SettingsError, match=r"did you mean 'granularity'"):
+        plan(bad_key, tmp_path)
+    bad_bilm = resolve_preset("smoke", {"pretrain.bilm.overrides.train.max_stpes": 3})
+    with pytest.raises(ValueError, match="unknown field 'train.max_stpes'"):
+        check_stages(bad_bilm)
+
+
+def test_plan_selects_cells_and_merges_task_settings_in_order(tmp_path):
+    settings = resolve_preset("smoke", {"task_settings.trec6.head.hidden_size": 5})
+    select(settings, discover_tasks(), tasks=["trec6", "sst2"], embedders=["glove"], seeds=[1, 2])
+    specs = plan(settings, tmp_path)
+    assert [spec.label for spec in specs] == [
+        "trec6.glove.seed1", "trec6.glove.seed2", "sst2.glove.seed1", "sst2.glove.seed2",
+    ]
+    assert specs[0].result_path == str((tmp_path / "cells" / "trec6.glove.seed1.json").resolve())
+    trec, sst2 = specs[0].task_settings, specs[2].task_settings
+    assert trec["head"]["hidden_size"] == 5  # task_settings wins over task_defaults
+    assert sst2["head"]["hidden_size"] == 8 and sst2["training"]["max_epochs"] == 2
+    assert trec["training"]["device"] == "cpu" and trec["options"] == {"granularity": "coarse"}
+    assert len({spec.fingerprint for spec in specs}) == 4
+    assert pickle.loads(pickle.dumps(specs[0])) == specs[0]
+
+
+def test_fingerprint_follows_file_contents_not_paths(tmp_path):
+    settings = resolve_preset("smoke")
+    select(settings, discover_tasks(), tasks=["trec6"], embedders=["glove", "elmo"], seeds=[1])
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text("word 0.1 0.2\n")
+    second.write_text("word 0.1 0.2\n")
+    glove_a, elmo_a = plan(settings, tmp_path, {"glove.vectors": str(first)})
+    glove_b, elmo_b = plan(settings, tmp_path, {"glove.vectors": str(second)})
+    assert glove_a.fingerprint == glove_b.fingerprint  # same bytes elsewhere
+    second.write_text("word 0.1 0.3\n")
+    glove_c, elmo_c = plan(settings, tmp_path, {"glove.vectors": str(second)})
+    assert glove_c.fingerprint != glove_a.fingerprint
+    assert elmo_a.fingerprint == elmo_c.fingerprint  # ELMo cells do not read GloVe
+    trec_test = tmp_path / "data" / "trec" / "TREC_10.label"
+    trec_test.write_text(trec_test.read_text() + "NUM:date When was Rome founded ?\n")
+    assert plan(settings, tmp_path, {"glove.vectors": str(second)})[0].fingerprint != glove_c.fingerprint
+
+
+def test_stage_key_ignores_runtime_settings_and_sources_decide_which_stages_run():
+    config = resolve_preset("smoke")["pretrain"]["bilm"]
+    inputs = {"corpus": "/data/corpus"}
+    assert stage_key("bilm", config, inputs) == stage_key("bilm", {**config, "threads": 8}, inputs)
+    changed = {**config, "overrides": {"train": {"max_steps": 21}}}
+    assert stage_key("bilm", config, inputs) != stage_key("bilm", changed, inputs)
+    elmo = {"model": None, "options": None, "weights": None}
+    assert not source_is_given("elmo", elmo)
+    assert source_is_given("elmo", {**elmo, "model": "original"})
+    with pytest.raises(StageError, match="go together"):
+        source_is_given("elmo", {**elmo, "weights": "w.hdf5"})
+
+
+def test_command_line_parsing_and_listing():
+    parser = argparse.ArgumentParser()
+    bench.configure(parser)
+    args = parser.parse_args(
+        ["--tasks", "trec6,sst2", "--seeds", "1,2", "--tasks-dir", "a", "--tasks-dir", "b"]
+    )
+    assert args.tasks == ["trec6", "sst2"] and args.seeds == [1, 2] and args.preset == "standard"
+    assert [str(folder) for folder in args.tasks_dir] == ["a", "b"]
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--seeds", "1,x"])
+    text = listing([])
+    assert "trec6" in text and "TREC question classification" in text
+    assert re.search(r"elmo-layer0 +elmo: layer 0, dropout 0.5\n", text)
+    assert "smoke" in text and "standard" in text and "paper" in text
