@@ -8,9 +8,12 @@ import sys
 # Subcommand name -> module under elmo_bench.commands exposing ``configure(parser)`` (adds the
 # arguments) and ``run(args) -> int``.
 COMMANDS = {
+    "bench": "Run every task x embedder x seed of a preset (pretraining included); resumable.",
+    "list": "List tasks, embedders and presets.",
     "embed": "Embed a text file with ELMo into HDF5 (AllenNLP's `elmo` command layout).",
     "pretrain": "Pretrain a biLM (ELMo's language model) on a corpus; resumable; exports the official format.",
     "task": "Train and score one task cell (task x embedder x seed); write its JSON result.",
+    "report": "Tables, plots and paired significance tests from the cell result files.",
 }
 
 
