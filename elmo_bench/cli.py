@@ -14,6 +14,8 @@ COMMANDS = {
     "pretrain": "Pretrain a biLM (ELMo's language model) on a corpus; resumable; exports the official format.",
     "task": "Train and score one task cell (task x embedder x seed); write its JSON result.",
     "report": "Tables, plots and paired significance tests from the cell result files.",
+    "contexts": "How a word's vectors change with context, layer by layer: sense scores, heat-maps, nearest neighbours in context.",
+    "probes": "Layer-wise linear probes (CoNLL-2003 POS, chunks) for each ELMo layer, the mix and GloVe; table and plot.",
 }
 
 

@@ -10,10 +10,12 @@ the head reads from it and how it reads them:
 ``elmo+glove`` ELMo as above concatenated with GloVe, as in the ELMo paper's task models.
 ``elmo-layer0`` ELMo's context-free layer (the char-CNN token vectors) alone: the control that
               separates what ELMo gains from characters from what it gains from context.
+``elmo-layer1`` ELMo's first biLSTM layer alone (for layer-wise probes).
+``elmo-layer2`` ELMo's second biLSTM layer alone (the top layer of a 2-layer biLM).
 ============  ====================================================================================
 
-``elmo`` and ``elmo-layer0`` read the same cached ELMo layers; the layer is selected when batches
-are made, so the cache holds one entry per (weights, split) whichever of them runs.
+``elmo`` and the ``elmo-layerN`` embedders read the same cached ELMo layers; the layer is selected
+when batches are made, so the cache holds one entry per (weights, split) whichever of them runs.
 
 Sources come from config (:data:`DEFAULT_SOURCES`): ``elmo.options`` + ``elmo.weights`` (files) or
 ``elmo.model`` (a published name: small, medium, original, original-5.5B); ``glove.vectors`` (a
@@ -65,6 +67,8 @@ COMPARED_EMBEDDERS: Mapping[str, tuple[SourceUse, ...]] = {
     "elmo": (_ELMO_MIXED,),
     "elmo+glove": (_ELMO_MIXED, _GLOVE),
     "elmo-layer0": (SourceUse("elmo", (0,), mix=False, dropout=ELMO_DROPOUT),),
+    "elmo-layer1": (SourceUse("elmo", (1,), mix=False, dropout=ELMO_DROPOUT),),
+    "elmo-layer2": (SourceUse("elmo", (2,), mix=False, dropout=ELMO_DROPOUT),),
 }
 
 DEFAULT_SOURCES: Mapping[str, Mapping[str, Any]] = {
