@@ -127,7 +127,8 @@ def test_report_tables_hold_mean_and_std_over_seeds(grid):
     for name in REPORT_FILES:
         assert (tmp_path / "out" / name).stat().st_size > 0
     png_signature = b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "out" / "scores.png").read_bytes()[:8] == png_signature
+    for plot in ("scores.png", "cost_vs_score.png", "mix_weights.png"):
+        assert (tmp_path / "out" / plot).read_bytes()[:8] == png_signature
     rows = rows_by_key(tmp_path / "out" / "results.csv")
     assert set(rows) == {
         ("sent", "elmo"),

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from elmo_bench.report.cells import load_cells
-from elmo_bench.report.plots import cost_vs_score_png, scores_png
+from elmo_bench.report.plots import cost_vs_score_png, mix_weights_png, scores_png
 from elmo_bench.report.render import (
     ReportSource,
     csv_text,
@@ -27,6 +27,7 @@ REPORT_FILES = (
     "results.tex",
     "scores.png",
     "cost_vs_score.png",
+    "mix_weights.png",
 )
 
 
@@ -47,7 +48,7 @@ def build_report(
 ) -> dict[str, Any]:
     """Build the report of every cell result (``*.json``, recursively) under ``cells_dir`` into
     ``out_dir``: README.md, results.csv, results.json, results.tex, scores.png,
-    cost_vs_score.png (see :data:`REPORT_FILES`). Every file is rendered before the first is
+    cost_vs_score.png, mix_weights.png (see :data:`REPORT_FILES`). Every file is rendered before the first is
     written, and each is replaced atomically.
 
     Args:
@@ -81,6 +82,7 @@ def build_report(
         "results.tex": latex_tables(content).encode("utf-8"),
         "scores.png": scores_png(content),
         "cost_vs_score.png": cost_vs_score_png(content),
+        "mix_weights.png": mix_weights_png(content),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in REPORT_FILES:

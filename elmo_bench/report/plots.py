@@ -2,6 +2,7 @@
 
 ``scores.png``: per task, one bar per embedder (mean over seeds, error bar ± std, dots: seeds).
 ``cost_vs_score.png``: score against embedding cost (seconds per 1,000 tokens, log scale).
+``mix_weights.png``: the learned softmax weight of each ELMo layer, per task (mean over seeds).
 """
 
 from __future__ import annotations
@@ -114,4 +115,40 @@ def cost_vs_score_png(content: ReportContent) -> bytes:
     axes.set_title("Embedding cost vs score (mean ± std over seeds)")
     axes.grid(alpha=0.3, which="both")
     axes.legend(handles=legend, fontsize=8, loc="best")
+    return _png(figure)
+
+
+def mix_weights_png(content: ReportContent) -> bytes:
+    """Grouped bars: x = task and embedder that learned a mix, one bar per layer (softmax weight,
+    mean over seeds; dots: seeds). Which layers each task uses."""
+    groups: dict[tuple[str, str, str], list[tuple[float, ...]]] = {}
+    for row in content.mixes:
+        groups.setdefault((row.task, row.embedder, row.source), []).append(row.layer_weights)
+    figure = Figure(figsize=(max(6.0, 1.4 * len(groups) + 2), 4.5), layout="constrained")
+    axes = figure.add_subplot()
+    if not groups:
+        axes.text(0.5, 0.5, "no learned scalar mix in these cells", ha="center", va="center")
+        axes.set_axis_off()
+        return _png(figure)
+    n_layers = max(len(weights) for rows in groups.values() for weights in rows)
+    width = 0.8 / n_layers
+    for layer in range(n_layers):
+        xs, means, seeds = [], [], []
+        for index, rows in enumerate(groups.values()):
+            values = [weights[layer] for weights in rows if layer < len(weights)]
+            if values:
+                xs.append(index - 0.4 + width * (layer + 0.5))
+                means.append(sum(values) / len(values))
+                seeds.append(values)
+        axes.bar(xs, means, width, color=_COLOURS[layer % len(_COLOURS)], label=f"layer {layer}")
+        for x, values in zip(xs, seeds, strict=True):
+            axes.plot([x] * len(values), values, "o", color="black", markersize=3)
+    axes.set_xticks(range(len(groups)))
+    labels = [task if embedder == source else f"{task}\n{embedder}" for task, embedder, source in groups]
+    axes.set_xticklabels(labels, fontsize=9)
+    axes.axhline(1 / n_layers, color="grey", linestyle="--", linewidth=1, label="uniform")
+    axes.set_ylabel("softmax weight")
+    axes.set_title("Learned scalar mix: weight of each layer (mean over seeds, dots = seeds)")
+    axes.legend(fontsize=8)
+    axes.grid(axis="y", alpha=0.3)
     return _png(figure)

@@ -258,6 +258,7 @@ def markdown_report(content: ReportContent, source: ReportSource) -> str:
             "Softmax-normalised weight of each layer the head mixed (s0: the context-free "
             "char-CNN layer, s1, s2: the biLSTM layers) and the scale γ, per task, embedder and "
             "seed, as learned on the training split.",
+            "![mix weights](mix_weights.png)",
         ]
     else:
         blocks += ["No cell learned a scalar mix."]
@@ -270,7 +271,7 @@ def markdown_report(content: ReportContent, source: ReportSource) -> str:
         "- `results.json`: everything here, including the tests and the mixes, with the cell "
         "files used.\n"
         "- `results.tex`: the score and test tables as LaTeX tabulars (booktabs).\n"
-        "- `scores.png`, `cost_vs_score.png`: the plots above.",
+        "- `scores.png`, `cost_vs_score.png`, `mix_weights.png`: the plots above.",
     ]
     return "\n\n".join(blocks) + "\n"
 
