@@ -33,7 +33,7 @@ from elmo_bench.analysis.probes import (
 )
 from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import run_cell, summary_line, write_result
-from elmo_bench.commands.task import SECTIONS, _settings
+from elmo_bench.commands.task import SECTIONS, cell_settings
 from elmo_bench.embedders.registry import (
     COMPARED_EMBEDDERS,
     UnknownEmbedderError,
@@ -152,7 +152,7 @@ def _write_report(cell_paths: list[Path], out: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    cell_paths = _run_cells(args, _settings(args))
+    cell_paths = _run_cells(args, cell_settings(args))
     print(_write_report(cell_paths, args.out))
     print(f"wrote {args.out / 'probes.json'}, {args.out / 'probes.md'}, {args.out / 'probes.png'}")
     return 0

@@ -62,7 +62,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="print only the summary line")
 
 
-def _settings(args: argparse.Namespace) -> dict[str, dict]:
+def cell_settings(args: argparse.Namespace) -> dict[str, dict]:
+    """The ``--config`` overrides by section, with the embedder-source shorthands folded in
+    (shared by ``elmo-bench probes``, which runs cells with the same flags)."""
     sections = parse_overrides(args.config)
     for section in sections:
         if section not in SECTIONS:
@@ -86,7 +88,7 @@ def _settings(args: argparse.Namespace) -> dict[str, dict]:
 def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
-    sections = _settings(args)
+    sections = cell_settings(args)
     task_class = discover_tasks(args.tasks_dir).get(args.name)
     task = task_class(
         options=sections.get("options"),
