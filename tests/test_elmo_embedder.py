@@ -44,6 +44,14 @@ def test_stateless_same_vectors_in_any_batch_and_on_repeat(embedder):
     torch.testing.assert_close(duplicated.activations[:, 0], duplicated.activations[:, 4], atol=1e-5, rtol=0)
 
 
+def test_char_cnn_in_chunks_gives_the_same_vectors(embedder, monkeypatch):
+    """New tokens go through the char-CNN in chunks (bounded memory on long documents)."""
+    whole = embedder.embed(SENTENCES).activations
+    monkeypatch.setattr(ElmoEmbedder, "_CHAR_CNN_CHUNK", 3)
+    chunked = embedder.embed(SENTENCES).activations
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
+
+
 def test_iter_embeddings_covers_every_sentence_once(embedder):
     seen = {}
     for index, layers in embedder.iter_embeddings(SENTENCES, progress=False):

@@ -157,6 +157,9 @@ class ElmoEmbedder(Embedder):
 
     # Distinct tokens whose char-CNN vectors are kept between batches: bounds memory on huge inputs.
     _MAX_CACHED_TOKENS = 200_000
+    # Distinct tokens per char-CNN call: its convolution outputs take [tokens, 50, filters] floats
+    # (400 KB a token for the original 2048 filters), so a whole document's new tokens go in chunks.
+    _CHAR_CNN_CHUNK = 512
 
     def _add_tokens(self, rows: list[list[str]], token_rows: dict[str, int], table: torch.Tensor) -> torch.Tensor:
         """Run the char-CNN on the tokens of ``rows`` not seen before; returns the grown table."""
@@ -170,7 +173,7 @@ class ElmoEmbedder(Embedder):
         if not new:
             return table
         char_ids = torch.tensor([token_char_ids(t) for t in new], device=self.device)
-        vectors = self.bilm.token_encoder(char_ids)
+        vectors = torch.cat([self.bilm.token_encoder(chunk) for chunk in char_ids.split(self._CHAR_CNN_CHUNK)])
         for token in new:
             token_rows[token] = len(token_rows)
         return torch.cat([table, vectors])
