@@ -3,7 +3,7 @@
 The tokenized-corpus cache (:mod:`elmo_bench.pretrain.corpus`) holds int32 arrays (300 MB for the
 32.5M-token Wikipedia corpus), and rebuilding it needs the raw shards and spaCy. A GPU machine
 reached through a small transfer has neither; the packed file holds only what a run reads, zlib
-compressed (about 1.6 bytes a token), so ``elmo-bench pretrain --packed FILE`` trains from it
+compressed (about 1.8 bytes a word), so ``elmo-bench pretrain --packed FILE`` trains from it
 with the same vocabulary and tokenization as a run from the corpus itself.
 
 Write one with ``python -m elmo_bench.pretrain.packed --out FILE [--corpus DIR] [--max-train-tokens N]``.
