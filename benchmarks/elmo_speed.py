@@ -39,6 +39,7 @@ from elmo_bench.embedders.elmo.embedder import ElmoEmbedder
 from elmo_bench.embedders.elmo.flops import char_cnn_flops, lstm_flops, model_flops_per_token
 from elmo_bench.embedders.elmo.options import ElmoOptions
 from elmo_bench.embedders.elmo.weights import export_bilm
+from elmo_bench.machine import matmul_flops_per_second, rss_mb
 
 FILTERS = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))
 ARCHITECTURES = {
@@ -50,23 +51,6 @@ ARCHITECTURES = {
 WORKERS = ("speed", "bf16", "long")
 # AllenNLP's reference code on this kind of machine, original model, 2 threads (issue 2), tokens/s.
 ALLENNLP_QUOTED = {"common (file order, batch 64)": 210.0, "best (sorted, batch 32)": 400.0}
-
-
-def matmul_flops_per_second(dtype: torch.dtype = torch.float32, size: int = 2048, repeats: int = 3) -> float:
-    """FLOP/s of a square matrix product, best of ``repeats``."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 @contextmanager

@@ -47,6 +47,7 @@ from elmo_bench.analysis.figures import loglog_figure, save_figure
 from elmo_bench.embedders.elmo.chars import MAX_CHARS
 from elmo_bench.embedders.elmo.flops import char_cnn_flops, lstm_flops
 from elmo_bench.embedders.elmo.options import ElmoOptions
+from elmo_bench.machine import matmul_flops_per_second, rss_mb
 from elmo_bench.paths import data_dir
 from elmo_bench.pretrain.corpus import find_file_shards, tokenize_paragraph, write_atomically
 
@@ -153,23 +154,6 @@ def first_tokens(sentences: list[list[str]], tokens: int) -> list[list[str]]:
     return kept
 
 
-def matmul_flops_per_second(size: int = 1024, repeats: int = 5) -> float:
-    """FLOP/s of one fp32 ``size`` x ``size`` square product, best of ``repeats``."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as handle:
-        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MB
-
-
 def _reset_peak_rss() -> bool:
     """Reset the kernel's peak-RSS mark (``VmHWM``) to the current size (Linux >= 4.0), so that the
     peak read later is that of the embedding, not of loading the model; False where not allowed."""
@@ -209,7 +193,7 @@ def worker(args: argparse.Namespace) -> dict:
     document = [token for sentence in sentences for token in sentence]
     embedder = _load_embedder(args, args.worker)
     embedder.embed([document[:20]])  # warm-up: first-call allocations and kernel choices
-    model_rss = _rss_mb()
+    model_rss = rss_mb()
     peak_is_embedding_only = _reset_peak_rss()
     best = float("inf")
     for _ in range(args.repeats):
@@ -360,7 +344,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
                 planned.append((mode, tokens))
 
     torch.set_num_threads(args.threads)
-    matmul_before = matmul_flops_per_second()
+    matmul_before = matmul_flops_per_second(size=1024, repeats=5)
     with tempfile.TemporaryDirectory() as folder:
         text_path = Path(folder) / "text.json"
         if planned:
@@ -377,7 +361,7 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             print(f"{mode} at {tokens:,} tokens: {result.status}, {result.seconds} s, "
                   f"peak {result.peak_rss_mb} MB{', ' + result.message if result.message else ''}", flush=True)
             measurements.append(result)
-    matmul_after = matmul_flops_per_second()
+    matmul_after = matmul_flops_per_second(size=1024, repeats=5)
     matmul = (matmul_before + matmul_after) / 2
     measurements = [
         Measurement(**{**asdict(m), "efficiency": round(_efficiency(m, options, matmul), 4)})
