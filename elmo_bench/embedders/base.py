@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -36,6 +37,28 @@ class Layers:
                 f"Layers.mask must be [batch, time] = {tuple(self.activations.shape[1:3])}, got "
                 f"{tuple(self.mask.shape)}"
             )
+
+
+def pad_sentence_layers(
+    sentences: Sequence[Sequence[str]], n_layers: int, dim: int, rows: Iterable[tuple[int, torch.Tensor]]
+) -> Layers:
+    """Assemble per-sentence outputs, in any order, into one padded :class:`Layers`.
+
+    Args:
+        sentences: the batch (its size and lengths give the shapes).
+        rows: ``(index, [n_layers, len, dim])`` per sentence, as an embedder's streaming
+            ``iter_embeddings`` yields them.
+
+    Returns:
+        :class:`Layers` with activations ``[n_layers, batch, max_len, dim]``.
+    """
+    max_len = max((len(s) for s in sentences), default=0)
+    activations = torch.zeros(n_layers, len(sentences), max_len, dim)
+    mask = torch.zeros(len(sentences), max_len, dtype=torch.bool)
+    for index, layers in rows:
+        activations[:, index, : layers.shape[1]] = layers
+        mask[index, : layers.shape[1]] = True
+    return Layers(activations, mask)
 
 
 class Embedder(ABC):

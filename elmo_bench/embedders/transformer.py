@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..data.sources import file_sha256
-from .base import Embedder, Layers
+from .base import Embedder, Layers, pad_sentence_layers
 
 # Bump when a change to this module changes the vectors it computes (part of the fingerprint).
 COMPUTATION_VERSION = 1
@@ -234,13 +234,7 @@ class TransformerEmbedder(Embedder):
 
     def embed(self, sentences: list[list[str]]) -> Layers:
         """See :meth:`Embedder.embed`; shape ``[n_layers, batch, max_len, hidden]``."""
-        max_len = max((len(s) for s in sentences), default=0)
-        activations = torch.zeros(self.n_layers, len(sentences), max_len, self.dim)
-        mask = torch.zeros(len(sentences), max_len, dtype=torch.bool)
-        for index, layers in self.iter_embeddings(sentences, progress=False):
-            activations[:, index, : layers.shape[1]] = layers
-            mask[index, : layers.shape[1]] = True
-        return Layers(activations, mask)
+        return pad_sentence_layers(sentences, self.n_layers, self.dim, self.iter_embeddings(sentences, progress=False))
 
     def iter_embeddings(
         self, sentences: Sequence[list[str]], progress: bool = True

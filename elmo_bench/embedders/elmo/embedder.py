@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from ... import __version__
 from ...data.sources import file_sha256
-from ..base import Embedder, Layers
+from ..base import Embedder, Layers, pad_sentence_layers
 from .bilm import ElmoBiLm
 from .chars import BOS_TOKEN, EOS_TOKEN, token_char_ids
 from .weights import load_bilm
@@ -126,13 +126,7 @@ class ElmoEmbedder(Embedder):
 
     def embed(self, sentences: list[list[str]]) -> Layers:
         """See :meth:`Embedder.embed`; shape ``[L + 1, batch, max_len, 2P]``."""
-        max_len = max((len(s) for s in sentences), default=0)
-        activations = torch.zeros(self.n_layers, len(sentences), max_len, self.dim)
-        mask = torch.zeros(len(sentences), max_len, dtype=torch.bool)
-        for index, layers in self.iter_embeddings(sentences, progress=False):
-            activations[:, index, : layers.shape[1]] = layers
-            mask[index, : layers.shape[1]] = True
-        return Layers(activations, mask)
+        return pad_sentence_layers(sentences, self.n_layers, self.dim, self.iter_embeddings(sentences, progress=False))
 
     def iter_embeddings(
         self, sentences: Sequence[list[str]], progress: bool = True
