@@ -20,14 +20,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from elmo_bench.pretrain.bilm import DataSettings, LmCorpus, PretrainError, PretrainingSource, load_source
+from elmo_bench.pretrain.bilm import (
+    DataSettings,
+    LmCorpus,
+    PretrainError,
+    PretrainingSource,
+    load_source,
+    write_atomically,
+)
 from elmo_bench.pretrain.bilm_presets import get_preset
 from elmo_bench.pretrain.vocab import Vocabulary, VocabularyError
 
@@ -62,16 +67,11 @@ def pack_source(source: PretrainingSource, path: Path, max_train_tokens: int | N
     arrays["vocabulary"] = np.frombuffer(
         "".join(token + "\n" for token in source.vocabulary.tokens).encode("utf-8"), dtype=np.uint8
     )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
+    def write(temp: str) -> None:
+        with open(temp, "wb") as stream:  # a file object: given a name, numpy would append ".npz"
             np.savez_compressed(stream, **arrays)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+
+    write_atomically(Path(path), write)
     return meta
 
 
