@@ -15,13 +15,7 @@ ELMO = InputSpec(n_layers=3, dim=6, mix=True, dropout=0.5, mix_l2=0.001)
 GLOVE = InputSpec(n_layers=1, dim=4, mix=False, dropout=0.0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tensors this small run fastest on one thread (and far slower with two on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def word_inputs(lengths, generator, specs=(ELMO, GLOVE)) -> WordInputs:

@@ -75,13 +75,7 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         os.environ["ELMO_BENCH_CACHE"] = previous
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is fastest and immune to other processes on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _settings(corpus_dir: Path, **changes) -> DataSettings:

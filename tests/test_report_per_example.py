@@ -23,7 +23,9 @@ from elmo_bench.metrics.per_example import (
 )
 from elmo_bench.metrics.squad import squad_scores
 from elmo_bench.report import build_report
-from test_task_cells import data_dir, glove_file, one_thread, run_task  # noqa: F401 (fixtures)
+from test_task_cells import data_dir, glove_file, run_task  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TAGS = ("O", "O", "O", "B-PER", "I-PER", "B-LOC", "I-LOC", "I-ORG", "B-MISC")
 
