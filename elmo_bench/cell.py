@@ -36,10 +36,11 @@ import torch
 from elmo_bench.cache import EmbeddingCache
 from elmo_bench.embedded_split import EmbeddedSplit, embed_split
 from elmo_bench.embedders.registry import ComparedEmbedder
+from elmo_bench.finetune.adapt import adapt_to_task
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput
 from elmo_bench.metrics.per_example import outcomes_from_record
 from elmo_bench.task import ROLES, Task
-from elmo_bench.training import evaluate_examples, train_head
+from elmo_bench.training import UNFROZEN_MODULE, evaluate_examples, train_head
 
 RESULT_FORMAT_VERSION = 2
 # Per-example records must give back the reported score up to floating-point summation order.
@@ -96,12 +97,15 @@ def environment() -> dict[str, Any]:
 
 
 def _embedding_costs(split: EmbeddedSplit, embedder: ComparedEmbedder) -> dict[str, Any]:
-    costs = {}
+    costs: dict[str, Any] = {}
     seen = set()
     for part, lookup in zip(embedder.parts, split.lookups, strict=True):
         if part.use.source in seen:
             continue
         seen.add(part.use.source)
+        if lookup is None:  # unfrozen: embedded inside every training and evaluation batch
+            costs[part.use.source] = {"cache": "unfrozen", "seconds": 0.0, "tokens": split.n_tokens}
+            continue
         computed_seconds = lookup.entry.meta["embed_seconds"]
         costs[part.use.source] = {
             "cache": "hit" if lookup.hit else "computed",
@@ -159,14 +163,19 @@ def run_cell(
     """
     say = log or (lambda line: None)
     started = time.perf_counter()
+    adaptation = adapt_to_task(task, embedder, cache.root, say)
+    embedder = adaptation.embedder
     splits: dict[str, EmbeddedSplit] = {}
-    timings: dict[str, Any] = {"read_seconds": {}, "embedding": {}}
+    timings: dict[str, Any] = {
+        "adaptation_seconds": time.perf_counter() - started, "read_seconds": {}, "embedding": {}
+    }
     for role in ROLES:
         read_started = time.perf_counter()
         examples = task.read_checked(role)
         timings["read_seconds"][role] = time.perf_counter() - read_started
         splits[role] = embed_split(
-            examples, task.token_sequences, embedder, cache, task.training_config.device, progress
+            examples, task.token_sequences, embedder, cache, task.training_config.device, progress,
+            adaptation.unfrozen,
         )
         timings["embedding"][role] = _embedding_costs(splits[role], embedder)
         say(f"{role}: {len(examples)} examples, {splits[role].n_tokens} distinct-sequence tokens")
@@ -174,6 +183,9 @@ def run_cell(
     seed_everything(seed)
     config = task.training_config
     head = task.build_head(EmbeddingInput(embedder.input_specs()), splits["train"].examples)
+    if adaptation.unfrozen:
+        # The head owns the trainable biLM: the optimizer, clipping and best-epoch restore see it.
+        head.add_module(UNFROZEN_MODULE, torch.nn.ModuleDict(adaptation.unfrozen))
     head.to(config.device)
     outcome = train_head(task, head, splits["train"], splits["dev"], config, seed, log=say)
 
@@ -221,10 +233,13 @@ def run_cell(
         "per_example": per_example,
         "protocol": protocol,
         "settings": {"options": task.options, "head": task.head, "training": task.training},
-        "embedder_details": embedder.describe(),
+        "embedder_details": {**embedder.describe(), "adaptation": adaptation.records},
         "head": {
             "class": type(head).__qualname__,
             "trainable_parameters": sum(p.numel() for p in head.parameters() if p.requires_grad),
+            "unfrozen_embedder_parameters": sum(
+                p.numel() for module in adaptation.unfrozen.values() for p in module.parameters()
+            ),
             "learned_mixes": head.embedding_input.learned_mixes(),
         },
         "training": outcome.to_dict(),

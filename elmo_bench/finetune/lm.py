@@ -1,0 +1,215 @@
+"""Language-model fine-tuning of a pretrained biLM on a task's own training text.
+
+Domain adaptation before freezing: the biLM of a pretraining run (``elmo-bench pretrain``: its
+``checkpoint.pt`` holds the softmax that the exported ``weights.hdf5`` lacks) keeps training on its
+language-model objective, over the task's training sentences only, with a fresh Adam optimizer
+and a short warm-up + cosine schedule; the task's dev sentences are the held-out text on which the
+perplexity before and after is measured. Test text is never seen. The result is an ordinary
+``options.json`` + ``weights.hdf5`` pair that ELMo then embeds the task with, frozen.
+
+The training loop is the pretraining one (:class:`~elmo_bench.pretrain.bilm.BiLmTrainer`) with the
+schedule replaced, so the batches, losses and export are the same code.
+
+Adapted biLMs are cached under ``<cache>/lm-finetuned/<key>``, ``key`` a digest of the checkpoint
+file, the training and dev sentences and the settings: a changed input never returns a stale
+biLM. A run is short (minutes); an interrupted one leaves only a temporary folder, and the next
+call starts it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from elmo_bench.data.sources import file_sha256
+from elmo_bench.pretrain.bilm import (
+    CHECKPOINT_NAME,
+    BiLmTrainer,
+    LmCorpus,
+    PretrainError,
+    PretrainingSource,
+    read_checkpoint,
+)
+from elmo_bench.pretrain.bilm_presets import BiLmPreset
+from elmo_bench.pretrain.vocab import Vocabulary
+
+# Bump when a change here changes the adapted weights (part of the cache key).
+ADAPTATION_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LmFinetuneSettings:
+    """The schedule of the fine-tuning.
+
+    Attributes:
+        steps: optimizer steps (each ``batch_tokens`` positions of the task's training text).
+        learning_rate: Adam's peak step size (pretraining ends at a tenth of its 2e-3 peak).
+        warmup_steps: linear warm-up before the cosine decay to a tenth of the peak.
+        batch_tokens: positions per step.
+        seed: batch order and dropout.
+    """
+
+    steps: int = 150
+    learning_rate: float = 5e-4
+    warmup_steps: int = 10
+    batch_tokens: int = 4096
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "warmup_steps", "batch_tokens", "seed"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "warmup_steps" else 1):
+                raise PretrainError(f"lm_finetune.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.learning_rate, (int, float)) or self.learning_rate <= 0:
+            raise PretrainError(f"lm_finetune.learning_rate must be > 0, got {self.learning_rate!r}")
+
+
+@dataclass(frozen=True)
+class AdaptedBiLm:
+    """A biLM fine-tuned on a task's text.
+
+    Attributes:
+        options: its ``options.json``.
+        weights: its ``weights.hdf5``.
+        record: what was done: settings, token counts, seconds, dev perplexity before and after,
+            and whether it came from the cache.
+    """
+
+    options: Path
+    weights: Path
+    record: dict[str, Any]
+
+
+def _sentences_sha256(sentences: Sequence[Sequence[str]]) -> str:
+    digest = hashlib.sha256()
+    for sentence in sentences:
+        digest.update(json.dumps(list(sentence), ensure_ascii=False).encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def _run_files(pretrain_run: Path) -> tuple[Path, Path]:
+    checkpoint, vocabulary = pretrain_run / CHECKPOINT_NAME, pretrain_run / "vocab.txt"
+    for path in (checkpoint, vocabulary):
+        if not path.is_file():
+            raise PretrainError(
+                f"{path}: not found; language-model fine-tuning needs a pretraining run folder "
+                f"(elmo-bench pretrain --output DIR) with {CHECKPOINT_NAME} and vocab.txt"
+            )
+    return checkpoint, vocabulary
+
+
+def finetune_language_model(
+    pretrain_run: Path,
+    train_sentences: Sequence[Sequence[str]],
+    dev_sentences: Sequence[Sequence[str]],
+    settings: LmFinetuneSettings,
+    output_dir: Path,
+) -> dict[str, Any]:
+    """Fine-tune the biLM of ``pretrain_run`` on ``train_sentences``; export it to ``output_dir``.
+
+    Returns:
+        The record of :attr:`AdaptedBiLm.record` (without the cache flag).
+
+    Raises:
+        PretrainError: a missing or unreadable checkpoint or vocabulary, a vocabulary that does
+            not fit the checkpoint, or no training text.
+    """
+    checkpoint_path, vocabulary_path = _run_files(pretrain_run)
+    checkpoint = read_checkpoint(checkpoint_path)
+    vocabulary = Vocabulary.load(vocabulary_path)
+    if vocabulary.fingerprint != checkpoint["vocabulary_fingerprint"]:
+        raise PretrainError(
+            f"{vocabulary_path}: this vocabulary (fingerprint {vocabulary.fingerprint}) is not the one "
+            f"{checkpoint_path} was trained with ({checkpoint['vocabulary_fingerprint']})"
+        )
+    train = LmCorpus.from_sentences(train_sentences, vocabulary)
+    if train.n_tokens == 0:
+        raise PretrainError("language-model fine-tuning got no training text (every sentence is empty)")
+    dev = LmCorpus.from_sentences(dev_sentences, vocabulary)
+    pretrained = BiLmPreset.from_dict(checkpoint["preset"])
+    schedule = dataclasses.replace(
+        pretrained.train,
+        learning_rate=settings.learning_rate,
+        warmup_steps=settings.warmup_steps,
+        max_steps=settings.steps,
+        batch_tokens=settings.batch_tokens,
+        batches_per_step=1,
+        seed=settings.seed,
+        eval_every=0,
+        checkpoint_every=settings.steps,
+        log_every=max(1, settings.steps // 10),
+    )
+    preset = dataclasses.replace(pretrained, name=f"{pretrained.name}+lm-finetune", train=schedule)
+    source = PretrainingSource(
+        train, dev if dev.n_tokens else None, vocabulary, vocabulary_path,
+        description={"train_tokens": train.n_tokens, "dev_tokens": dev.n_tokens},
+    )
+    trainer = BiLmTrainer(preset, source, output_dir)
+    trainer.model.load_state_dict(checkpoint["model"])
+    before = trainer.evaluate(dev).to_dict() if dev.n_tokens else None
+    started = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - started
+    (output_dir / CHECKPOINT_NAME).unlink()  # optimizer state: only the export is used
+    after = json.loads((output_dir / "metrics.json").read_text(encoding="utf-8"))["final"].get("heldout")
+    return {
+        "pretrain_run": str(pretrain_run),
+        "checkpoint_sha256": file_sha256(checkpoint_path),
+        "settings": dataclasses.asdict(settings),
+        "train_tokens": train.n_tokens,
+        "dev_tokens": dev.n_tokens,
+        "tokens_seen": trainer.position.tokens_seen,
+        "epochs_of_task_text": trainer.position.tokens_seen / train.n_tokens,
+        "seconds": round(seconds, 1),
+        "dev_perplexity_before": before,
+        "dev_perplexity_after": after,
+    }
+
+
+def adapted_bilm(
+    pretrain_run: str | Path,
+    train_sentences: Sequence[Sequence[str]],
+    dev_sentences: Sequence[Sequence[str]],
+    settings: LmFinetuneSettings,
+    cache_root: Path,
+) -> AdaptedBiLm:
+    """The biLM of ``pretrain_run`` fine-tuned on ``train_sentences``, from the cache when this
+    exact adaptation was done before (see the module docstring for the key)."""
+    pretrain_run = Path(pretrain_run)
+    checkpoint_path, _ = _run_files(pretrain_run)
+    key_parts = {
+        "checkpoint_sha256": file_sha256(checkpoint_path),
+        "train": _sentences_sha256(train_sentences),
+        "dev": _sentences_sha256(dev_sentences),
+        "settings": dataclasses.asdict(settings),
+        "version": ADAPTATION_VERSION,
+    }
+    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:24]
+    folder = cache_root / "lm-finetuned" / key
+    record_path = folder / "adaptation.json"
+    if not record_path.is_file():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key}."))
+        try:
+            record = finetune_language_model(pretrain_run, train_sentences, dev_sentences, settings, building)
+            (building / "adaptation.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+            if folder.exists():  # another process finished the same adaptation first
+                shutil.rmtree(building)
+            else:
+                building.replace(folder)
+        except BaseException:
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        cached = False
+    else:
+        cached = True
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    return AdaptedBiLm(folder / "options.json", folder / "weights.hdf5", {**record, "cache": "hit" if cached else "computed"})
