@@ -24,3 +24,34 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+FINETUNE_WORDS = (
+    "who what where when wrote invented painted city capital war ended team won game the of a is in "
+    "Paris Rome Mozart Hamlet telephone ? ."
+).split()
+
+
+@pytest.fixture(scope="session")
+def tiny_pretrain_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder as ``elmo-bench pretrain`` leaves it (checkpoint with the softmax, vocabulary,
+    options.json + weights.hdf5): the ``tiny`` biLM trained for 4 steps on random sentences."""
+    import random
+
+    from elmo_bench.pretrain.bilm import BiLmTrainer, LmCorpus, PretrainingSource
+    from elmo_bench.pretrain.bilm_presets import get_preset
+    from elmo_bench.pretrain.vocab import SPECIAL_TOKENS, Vocabulary
+
+    folder = tmp_path_factory.mktemp("pretrain-run")
+    rng = random.Random(0)
+    sentences = [[rng.choice(FINETUNE_WORDS) for _ in range(rng.randint(3, 10))] for _ in range(200)]
+    vocabulary = Vocabulary([*SPECIAL_TOKENS, *FINETUNE_WORDS])
+    source = PretrainingSource(
+        LmCorpus.from_sentences(sentences, vocabulary), None, vocabulary, folder / "vocab.txt"
+    )
+    preset = get_preset("tiny", ["train.max_steps=4", "train.eval_every=0"])
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    BiLmTrainer(preset, source, folder).train()
+    torch.set_num_threads(previous)
+    return folder

@@ -11,7 +11,7 @@ import pytest
 from elmo_bench.commands import bench
 from elmo_bench.commands.list import listing
 from elmo_bench.embedders.registry import UnknownEmbedderError
-from elmo_bench.runner.grid import plan_cells, select
+from elmo_bench.runner.grid import plan_cells, select, source_identity
 from elmo_bench.runner.presets import (
     DEFAULTS,
     PRESETS,
@@ -147,15 +147,31 @@ def test_fingerprint_follows_file_contents_not_paths(tmp_path):
     assert plan(settings, tmp_path, {"glove.vectors": str(second)})[0].fingerprint != glove_c.fingerprint
 
 
+def test_a_pretraining_run_folder_is_identified_by_its_files_not_its_path(tmp_path):
+    def run_folder(name: str, checkpoint: bytes) -> str:
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "checkpoint.pt").write_bytes(checkpoint)
+        (folder / "vocab.txt").write_text("<S>\n</S>\n<UNK>\n")
+        (folder / "log.txt").write_text(name)  # not a run file: ignored
+        return str(folder)
+
+    first = source_identity({"pretrain_run": run_folder("a", b"weights 1"), "steps": 3})
+    assert first == source_identity({"pretrain_run": run_folder("b", b"weights 1"), "steps": 3})
+    assert first != source_identity({"pretrain_run": run_folder("c", b"weights 2"), "steps": 3})
+    assert set(first["pretrain_run"]["folder_sha256"]) == {"checkpoint.pt", "vocab.txt"}
+
+
 def test_stage_key_ignores_runtime_settings_and_sources_decide_which_stages_run():
     config = resolve_preset("smoke")["pretrain"]["bilm"]
     inputs = {"corpus": "/data/corpus"}
     assert stage_key("bilm", config, inputs) == stage_key("bilm", {**config, "threads": 8}, inputs)
     changed = {**config, "overrides": {"train": {"max_steps": 21}}}
     assert stage_key("bilm", config, inputs) != stage_key("bilm", changed, inputs)
-    elmo = {"model": None, "options": None, "weights": None}
+    elmo = {"model": None, "options": None, "weights": None, "pretrain_run": None}
     assert not source_is_given("elmo", elmo)
     assert source_is_given("elmo", {**elmo, "model": "original"})
+    assert source_is_given("elmo", {**elmo, "pretrain_run": "/runs/bilm"})
     with pytest.raises(StageError, match="go together"):
         source_is_given("elmo", {**elmo, "weights": "w.hdf5"})
 

@@ -252,7 +252,35 @@ def test_elmo_layer0_reuses_the_elmo_cache(tmp_path, data_dir, tiny_elmo_dir):
     ] == [0]
 
 
-def test_errors_are_one_clear_line(tmp_path, data_dir, glove_file, capsys):
+def test_elmo_unfrozen_trains_the_bilm_with_the_head(tmp_path, data_dir, tiny_pretrain_run):
+    run = ["--config", f"embedder.elmo.pretrain_run={tiny_pretrain_run}"]
+    frozen = run_task(tmp_path, "trec6", "elmo", *run)
+    unfrozen = run_task(tmp_path, "trec6", "elmo-unfrozen", *run)
+    assert unfrozen["timings"]["embedding"]["train"]["elmo"]["cache"] == "unfrozen"
+    bilm_parameters = unfrozen["embedder_details"]["adaptation"]["elmo"]["trainable_parameters"]
+    assert bilm_parameters > 0 and unfrozen["head"]["unfrozen_embedder_parameters"] == bilm_parameters
+    assert unfrozen["head"]["trainable_parameters"] == frozen["head"]["trainable_parameters"] + bilm_parameters
+    # Same seed, same head initialisation: only the biLM's training changes the losses.
+    assert unfrozen["training"]["epochs"][0]["train_loss"] != frozen["training"]["epochs"][0]["train_loss"]
+    again = run_task(tmp_path, "trec6", "elmo-unfrozen", *run)
+    assert again["scores"] == unfrozen["scores"]
+
+
+def test_elmo_lm_finetuned_embeds_with_the_adapted_bilm(tmp_path, data_dir, tiny_pretrain_run):
+    run = ["--config", f"embedder.elmo.pretrain_run={tiny_pretrain_run}",
+           "--config", "embedder.elmo.lm_finetune_steps=3"]
+    frozen = run_task(tmp_path, "trec6", "elmo", *run)
+    adapted = run_task(tmp_path, "trec6", "elmo-lm-finetuned", *run)
+    record = adapted["embedder_details"]["adaptation"]["elmo"]
+    assert record["adaptation"] == "lm-finetuned" and record["settings"]["steps"] == 3
+    assert record["train_tokens"] == frozen["timings"]["embedding"]["train"]["elmo"]["tokens"]
+    fingerprints = [r["embedder_details"]["parts"][0]["fingerprint"] for r in (frozen, adapted)]
+    assert fingerprints[0] != fingerprints[1]  # the adapted biLM never reads the frozen cache
+    assert run_task(tmp_path, "trec6", "elmo-lm-finetuned", *run)["embedder_details"]["adaptation"][
+        "elmo"]["cache"] == "hit"
+
+
+def test_errors_are_one_clear_line(tmp_path, data_dir, glove_file, tiny_elmo_dir, capsys):
     assert main(["task", "trec", "--embedder", "glove"]) == 2
     assert "unknown task 'trec' (did you mean 'trec6'?)" in capsys.readouterr().err
     assert main(["task", "trec6", "--embedder", "elmo_glove", "--glove", str(glove_file)]) == 2
@@ -275,6 +303,8 @@ def test_errors_are_one_clear_line(tmp_path, data_dir, glove_file, capsys):
     assert "did you mean 'training'?" in capsys.readouterr().err
     assert main(["task", "trec6", "--embedder", "elmo"]) == 2
     assert "ELMo needs embedder.elmo.options" in capsys.readouterr().err
+    assert main(["task", "trec6", "--embedder", "elmo-lm-finetuned", *elmo_args(tiny_elmo_dir)]) == 2
+    assert "elmo-lm-finetuned needs embedder.elmo.pretrain_run" in capsys.readouterr().err
     assert main(["task", "trec6", "--embedder", "glove", "--config", "embedder.glove.vector=g"]) == 2
     assert "no setting 'vector' (did you mean 'vectors'?)" in capsys.readouterr().err
     (data_dir / "trec" / "TREC_10.label").write_text("\n", encoding="latin-1")

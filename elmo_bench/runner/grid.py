@@ -38,6 +38,7 @@ from elmo_bench.embedders.registry import (
     build_embedder,
     source_settings,
 )
+from elmo_bench.pretrain.bilm import CHECKPOINT_NAME
 from elmo_bench.runner.presets import TASK_SECTIONS, PresetError
 from elmo_bench.settings import did_you_mean
 from elmo_bench.task import ROLES, Task, TaskRegistry, discover_tasks
@@ -219,13 +220,24 @@ def _section_keys(task_class: type, section: str, training_keys: set[str]) -> se
     return training_keys if section == "training" else set(getattr(task_class, section))
 
 
+# The files of a pretraining run folder (``elmo.pretrain_run``) that what is read from it depends on.
+_RUN_FOLDER_FILES = (CHECKPOINT_NAME, "vocab.txt", "options.json", "weights.hdf5")
+
+
 def source_identity(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """A source's settings with every value naming an existing file replaced by the file's sha256:
-    retrained weights at the same path change the fingerprint, the same weights elsewhere do not."""
+    """A source's settings with every value naming an existing file replaced by the file's sha256,
+    and every value naming a folder (a pretraining run) by the sha256 of its run files: retrained
+    weights at the same path change the fingerprint, the same weights elsewhere do not."""
     identity: dict[str, Any] = {}
     for key, value in settings.items():
-        if isinstance(value, str) and Path(value).expanduser().is_file():
-            identity[key] = {"sha256": file_sha256(Path(value).expanduser())}
+        path = Path(value).expanduser() if isinstance(value, str) else None
+        if path is not None and path.is_file():
+            identity[key] = {"sha256": file_sha256(path)}
+        elif path is not None and path.is_dir():
+            identity[key] = {
+                "folder_sha256": {name: file_sha256(path / name) for name in _RUN_FOLDER_FILES
+                                  if (path / name).is_file()}
+            }
         else:
             identity[key] = value
     return identity

@@ -9,7 +9,8 @@ every invocation). A folder with a valid ``stage.json`` is skipped; one without 
 biLM from its ``checkpoint.pt`` (:func:`elmo_bench.pretrain.bilm.pretrain` with ``resume``),
 GloVe from its per-epoch checkpoint (:func:`elmo_bench.pretrain.glove.train_glove` resumes by
 itself). Their outputs become the cells' embedder sources: ``glove.vectors`` and
-``elmo.options`` + ``elmo.weights``.
+``elmo.options`` + ``elmo.weights``, plus ``elmo.pretrain_run`` (the biLM's folder, whose checkpoint
+``elmo-lm-finetuned`` fine-tunes).
 """
 
 from __future__ import annotations
@@ -239,7 +240,8 @@ def run_bilm_stage(
     record = read_stage_record(folder)
     if record is not None:
         outputs = record["outputs"]
-        sources = {"elmo.options": outputs["options"], "elmo.weights": outputs["weights"]}
+        sources = {"elmo.options": outputs["options"], "elmo.weights": outputs["weights"],
+                   "elmo.pretrain_run": str(folder)}
         return StageOutcome("bilm", folder, sources, record, True)
     preset = _bilm_preset(config)
     resumed = (folder / CHECKPOINT_NAME).is_file()
@@ -270,7 +272,8 @@ def run_bilm_stage(
             "final_perplexities": metrics.get("final"),
         },
     )
-    sources = {"elmo.options": str(outputs["options"]), "elmo.weights": str(outputs["weights"])}
+    sources = {"elmo.options": str(outputs["options"]), "elmo.weights": str(outputs["weights"]),
+               "elmo.pretrain_run": str(folder)}
     return StageOutcome("bilm", folder, sources, record, False)
 
 
@@ -294,7 +297,7 @@ def source_is_given(source: str, settings: Mapping[str, Any]) -> bool:
             "embedder.elmo.options and embedder.elmo.weights go together: give both (an "
             "options.json and weights.hdf5 pair), or neither to pretrain the biLM"
         )
-    return settings["model"] is not None or settings["options"] is not None
+    return any(settings[key] is not None for key in ("model", "options", "pretrain_run"))
 
 
 def run_stages(
