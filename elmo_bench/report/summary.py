@@ -15,10 +15,15 @@ from elmo_bench.report.cells import Cell, CellFileError
 from elmo_bench.report.reference import reference_for
 from elmo_bench.report.significance import PairedComparison, compare
 
-EMBEDDER_ORDER = ("glove", "elmo", "elmo+glove", "elmo-layer0", "elmo-layer1", "elmo-layer2")
+EMBEDDER_ORDER = (
+    "glove", "elmo", "elmo-lm-finetuned", "elmo-unfrozen", "elmo+glove", "elmo-layer0",
+    "elmo-layer1", "elmo-layer2",
+)
 """Row order of the known embedders; others follow alphabetically."""
 
 MORE_CONTEXTUAL_FIRST = (
+    "elmo-unfrozen",
+    "elmo-lm-finetuned",
     "elmo+glove",
     "elmo",
     "elmo-layer2",
@@ -27,7 +32,8 @@ MORE_CONTEXTUAL_FIRST = (
     "glove",
 )
 """In a comparison, A is the embedder listed earlier here (the one-sided test asks whether A is
-better); ELMo against GloVe comes first of all."""
+better: an adapted biLM against the frozen one, ELMo against GloVe); ELMo against GloVe comes first
+of all."""
 
 HEADLINE_PAIR = ("elmo", "glove")
 
