@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from elmo_bench.atomic import write_text_atomically
 from elmo_bench.data.conll2003 import read_conll2003
 from elmo_bench.embedders.elmo.bilm import ElmoBiLm
 from elmo_bench.embedders.elmo.chars import batch_to_ids
@@ -240,10 +240,7 @@ def main() -> None:
         # AllenNLP's quoted speeds were measured at about 37% efficiency on this kind of machine;
         # comparing efficiencies carries them over to the matmul throughput of this run.
         summary["fast_vs_allennlp_best_by_efficiency"] = round(speed["fast"]["efficiency"] / 0.37, 2)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n")
-    os.replace(tmp, args.out)
+    write_text_atomically(args.out, json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "runs"}, indent=2))
 
 

@@ -44,12 +44,13 @@ from pathlib import Path
 import torch
 
 from elmo_bench.analysis.figures import loglog_figure, save_figure
+from elmo_bench.atomic import write_atomically
 from elmo_bench.embedders.elmo.chars import MAX_CHARS
 from elmo_bench.embedders.elmo.flops import char_cnn_flops, lstm_flops
 from elmo_bench.embedders.elmo.options import ElmoOptions
 from elmo_bench.machine import matmul_flops_per_second, rss_mb
 from elmo_bench.paths import data_dir
-from elmo_bench.pretrain.corpus import find_file_shards, tokenize_paragraph, write_atomically
+from elmo_bench.pretrain.corpus import find_file_shards, tokenize_paragraph
 
 MODES = ("glove", "elmo-document", "elmo-sentences")
 DEFAULT_LENGTHS = (100, 300, 1000, 3000, 10000, 20000)

@@ -17,14 +17,12 @@ import datetime
 import hashlib
 import importlib.metadata
 import json
-import os
 import platform
 import random
 import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from elmo_bench.atomic import write_text_atomically
 from elmo_bench.cache import EmbeddingCache
 from elmo_bench.embedded_split import EmbeddedSplit, embed_split
 from elmo_bench.embedders.registry import ComparedEmbedder
@@ -270,11 +269,6 @@ def summary_line(result: dict[str, Any]) -> str:
 def write_result(path: str | Path, result: dict[str, Any]) -> Path:
     """Write ``result`` as JSON to ``path`` atomically (a temporary file renamed onto it)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=1, allow_nan=False) + "\n"  # fails before touching the disk
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
+    write_text_atomically(path, text)
     return path

@@ -16,13 +16,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import requests
 from filelock import FileLock
 from tqdm import tqdm
+from elmo_bench.atomic import write_text_atomically
 
 # Small enough that a dropped connection loses little: requests raises on a short read without
 # handing over the partial chunk it was filling.
@@ -246,12 +246,4 @@ def _read_sidecar(dest: Path) -> str | None:
 
 def _write_sidecar(dest: Path, digest: str) -> None:
     """Write ``<digest>  <name>`` (``sha256sum -c`` format) next to ``dest``, atomically."""
-    sidecar = _sidecar_path(dest)
-    handle, temp_name = tempfile.mkstemp(dir=dest.parent, prefix=sidecar.name, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="ascii") as file:
-            file.write(f"{digest}  {dest.name}\n")
-        os.replace(temp_name, sidecar)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    write_text_atomically(_sidecar_path(dest), f"{digest}  {dest.name}\n")

@@ -1,5 +1,4 @@
 """The ELMo embedder: stateless, batch-independent, and equal to the reference biLM."""
-import numpy as np
 import pytest
 import torch
 

@@ -283,6 +283,9 @@ def test_malformed_cell_files_are_named_in_the_error(grid):
     tmp_path, _ = grid
     broken = tmp_path / "cells" / "sub" / "broken.json"
     broken.parent.mkdir()
+    # The temporary of a write that a kill interrupted is not read as a result.
+    (broken.parent / ".sent.elmo.seed1-k2j4x.json").write_text('{"task": "sent",', encoding="utf-8")
+    build_report(tmp_path / "cells", tmp_path / "interrupted")
     broken.write_text('{"task": "sent",', encoding="utf-8")
     with pytest.raises(CellFileError, match=r"broken\.json: not valid JSON \(line 1"):
         build_report(tmp_path / "cells", tmp_path / "out")

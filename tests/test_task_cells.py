@@ -7,7 +7,6 @@ import json
 import random
 
 import pytest
-import torch
 
 from elmo_bench.cli import main
 from elmo_bench.data.squad import parse_squad

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from elmo_bench.pretrain.corpus import write_atomically
+from elmo_bench.atomic import write_atomically
 
 
 def save_figure(figure: Figure, path: str | Path) -> Path:

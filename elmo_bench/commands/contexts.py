@@ -41,7 +41,7 @@ from elmo_bench.embedders.base import Embedder
 from elmo_bench.embedders.registry import DEFAULT_SOURCES, load_source, source_settings
 from elmo_bench.embedders.static import StaticEmbedder
 from elmo_bench.paths import data_dir
-from elmo_bench.pretrain.corpus import write_atomically
+from elmo_bench.atomic import write_atomically
 from elmo_bench.settings import did_you_mean
 
 DEFAULT_OUTPUT_DIR = Path("results") / "contexts"

@@ -39,7 +39,7 @@ from elmo_bench.embedders.registry import (
     UnknownEmbedderError,
     build_embedder,
 )
-from elmo_bench.pretrain.corpus import write_atomically
+from elmo_bench.atomic import write_atomically
 from elmo_bench.settings import did_you_mean
 from elmo_bench.task import discover_tasks
 

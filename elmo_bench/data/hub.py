@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from elmo_bench.atomic import write_bytes_atomically
 from elmo_bench.data.errors import DataSourceError
 
 
@@ -109,13 +108,6 @@ FILE_WRITERS: Mapping[str, Callable[[Any], bytes]] = {
 """For each dataset name, the function that turns a loaded Hub split into its original file."""
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
-        tmp.write(data)
-    os.replace(tmp.name, path)
-
-
 def materialize(dataset: str, hub: HubDataset, files: Mapping[str, str], target_dir: Path) -> None:
     """Load every split of ``hub`` and write it as ``target_dir / files[split]``.
 
@@ -134,4 +126,4 @@ def materialize(dataset: str, hub: HubDataset, files: Mapping[str, str], target_
                 f"{hub.describe()}: split {hub_split.name!r} has {len(rows)} rows, expected "
                 f"{hub_split.rows}; the Hub copy changed, so results would not be comparable"
             )
-        _write_atomically(target_dir / files[split], write_file(rows))
+        write_bytes_atomically(target_dir / files[split], write_file(rows))

@@ -43,7 +43,6 @@ import math
 import os
 import random
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -56,6 +55,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from elmo_bench.atomic import write_atomically, write_text_atomically
 from elmo_bench.data.tokenize import tokenize
 from elmo_bench.embedders.elmo.bilm import ElmoBiLm
 from elmo_bench.embedders.elmo.charcnn import CharCnnEncoder
@@ -572,22 +572,8 @@ def read_wikitext(path: Path) -> list[list[str]]:
 # Checkpoints
 
 
-def write_atomically(path: Path, write: Any) -> None:
-    """Call ``write(temp_path)``, then move the temp file over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temp_name)
-        os.chmod(temp_name, 0o644)  # mkstemp creates the file readable by its owner only
-        os.replace(temp_name, path)
-    finally:
-        if os.path.exists(temp_name):
-            os.remove(temp_name)
-
-
 def write_json(path: Path, data: Any) -> None:
-    write_atomically(path, lambda temp: Path(temp).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8"))
+    write_text_atomically(path, json.dumps(data, indent=2) + "\n")
 
 
 def rng_states() -> dict[str, Any]:

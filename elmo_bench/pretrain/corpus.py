@@ -428,26 +428,6 @@ def is_held_out(doc_id: str, fraction: float) -> bool:
 # The tokenized-corpus cache
 
 
-def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Create ``path`` whole or not at all: ``write(temporary path)`` in the same folder, then a
-    rename. The file gets mode 0644 (``mkstemp``'s 0600 would hide shared caches and outputs
-    from other users); the temporary keeps ``path``'s suffix for writers that append one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-",
-                                         suffix=path.suffix)
-    os.close(handle)
-    try:
-        write(Path(temp_name))
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-
-
-
-
 @dataclass(frozen=True)
 class CorpusConfig:
     """Which corpus to read and how to split it (exactly one of ``path`` and ``hub_dataset``).

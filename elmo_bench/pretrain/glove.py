@@ -35,7 +35,8 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from elmo_bench.pretrain.corpus import CorpusConfig, write_atomically
+from elmo_bench.atomic import write_atomically
+from elmo_bench.pretrain.corpus import CorpusConfig
 from elmo_bench.pretrain.glove_eval import (
     ANALOGY_QUESTIONS,
     WORD_SIMILARITY_PAIRS,

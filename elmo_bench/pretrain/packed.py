@@ -25,13 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from elmo_bench.atomic import write_atomically
 from elmo_bench.pretrain.bilm import (
     DataSettings,
     LmCorpus,
     PretrainError,
     PretrainingSource,
     load_source,
-    write_atomically,
 )
 from elmo_bench.pretrain.bilm_presets import get_preset
 from elmo_bench.pretrain.vocab import Vocabulary, VocabularyError

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from elmo_bench.atomic import write_atomically
 from elmo_bench.pretrain.corpus import (
     CorpusConfig,
     CorpusSplit,
     SplitName,
     TokenizedCorpus,
     build_tokenized_corpus,
-    write_atomically,
 )
 
 BOS = "<S>"

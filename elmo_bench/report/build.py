@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from elmo_bench.atomic import write_bytes_atomically
 from elmo_bench.report.cells import load_cells
 from elmo_bench.report.plots import cost_vs_score_png, mix_weights_png, scores_png
 from elmo_bench.report.render import (
@@ -29,15 +28,6 @@ REPORT_FILES = (
     "cost_vs_score.png",
     "mix_weights.png",
 )
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder renamed onto it."""
-    with tempfile.NamedTemporaryFile(
-        "wb", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    ) as handle:
-        handle.write(data)
-    os.replace(handle.name, path)
 
 
 def build_report(
@@ -86,5 +76,5 @@ def build_report(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in REPORT_FILES:
-        write_atomically(out_dir / name, outputs[name])
+        write_bytes_atomically(out_dir / name, outputs[name])
     return document

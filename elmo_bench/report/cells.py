@@ -281,7 +281,8 @@ def load_cells(cells_dir: Path) -> list[Cell]:
     cells_dir = Path(cells_dir)
     if not cells_dir.is_dir():
         raise CellFileError(f"{cells_dir}: no such folder of cell results")
-    paths = sorted(cells_dir.rglob("*.json"))
+    # Hidden files are the temporaries of writes in progress (elmo_bench.atomic), not results.
+    paths = sorted(path for path in cells_dir.rglob("*.json") if not path.name.startswith("."))
     if not paths:
         raise CellFileError(f"{cells_dir}: holds no cell result (*.json) files")
     cells: dict[tuple[str, str, int], Cell] = {}

@@ -8,14 +8,13 @@ any biLM, including one pretrained here, can be read by AllenNLP or bilm-tf.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import h5py
 import numpy as np
 import torch
 
+from ...atomic import write_atomically, write_text_atomically
 from .bilm import ElmoBiLm
 from .chars import N_CHAR_IDS
 from .options import ElmoOptions
@@ -163,27 +162,17 @@ def _export_arrays(bilm: ElmoBiLm) -> dict[str, np.ndarray]:
 
 def save_weights(bilm: ElmoBiLm, weights_path: str | Path) -> None:
     """Write ``bilm`` as an official HDF5 weights file (atomically)."""
-    weights_path = Path(weights_path)
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=weights_path.parent, prefix=weights_path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as handle:
+    def write(temporary: Path) -> None:
+        with h5py.File(temporary, "w") as handle:
             for name, value in _export_arrays(bilm).items():
                 handle.create_dataset(name, data=np.ascontiguousarray(value, dtype=np.float32))
-        os.replace(tmp, weights_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    write_atomically(weights_path, write)
 
 
 def export_bilm(bilm: ElmoBiLm, options_path: str | Path, weights_path: str | Path) -> None:
     """Write ``options.json`` and ``weights.hdf5`` that AllenNLP, bilm-tf and :func:`load_bilm` read."""
-    options_path = Path(options_path)
-    options_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = options_path.with_name(options_path.name + ".tmp")
-    tmp.write_text(json.dumps(bilm.options.to_dict(), indent=2), encoding="utf-8")
-    os.replace(tmp, options_path)
+    write_text_atomically(options_path, json.dumps(bilm.options.to_dict(), indent=2))
     save_weights(bilm, weights_path)
 
 

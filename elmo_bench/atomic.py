@@ -1,0 +1,40 @@
+"""Writing a file whole or not at all: every result, cache entry and export goes through here.
+
+A reader (or a resumed run) never sees a half-written file: the content goes to a temporary file
+in the same folder, which is renamed onto the target (``os.replace``, atomic on POSIX).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Create ``path`` through ``write(temporary path)``, then a rename; the temporary is removed
+    when ``write`` fails. The file gets mode 0644 (``mkstemp``'s 0600 would hide shared caches and
+    outputs from other users); the temporary keeps ``path``'s suffix for writers that append one
+    (``np.save`` adds ``.npy`` to any other name)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix)
+    os.close(handle)
+    try:
+        write(Path(temp_name))
+        os.chmod(temp_name, 0o644)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomically(path: str | Path, text: str) -> None:
+    """:func:`write_atomically` of UTF-8 ``text``."""
+    write_atomically(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def write_bytes_atomically(path: str | Path, data: bytes) -> None:
+    """:func:`write_atomically` of ``data``."""
+    write_atomically(path, lambda temporary: temporary.write_bytes(data))
