@@ -1,14 +1,18 @@
-"""Writing a file whole or not at all: every result, cache entry and export goes through here.
+"""Writing a file or a folder whole or not at all: every result, cache entry and export goes
+through here.
 
 A reader (or a resumed run) never sees a half-written file: the content goes to a temporary file
-in the same folder, which is renamed onto the target (``os.replace``, atomic on POSIX).
+(or folder) beside the target, which is renamed onto it (``os.replace``, atomic on POSIX). The
+temporaries are hidden (their names start with a dot).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -38,3 +42,20 @@ def write_text_atomically(path: str | Path, text: str) -> None:
 def write_bytes_atomically(path: str | Path, data: bytes) -> None:
     """:func:`write_atomically` of ``data``."""
     write_atomically(path, lambda temporary: temporary.write_bytes(data))
+
+
+@contextlib.contextmanager
+def building_folder(folder: str | Path) -> Iterator[Path]:
+    """A temporary folder beside ``folder``, to fill in the ``with`` block; it becomes ``folder``
+    when the block ends normally and is removed when it raises. When ``folder`` already exists by
+    then (another process built it first), the new one is discarded."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        yield building
+        os.chmod(building, 0o755)  # mkdtemp makes it 0700
+        if not folder.exists():
+            os.replace(building, folder)
+    finally:
+        shutil.rmtree(building, ignore_errors=True)

@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +37,7 @@ import torch
 from filelock import FileLock
 
 from elmo_bench import paths
+from elmo_bench.atomic import building_folder
 from elmo_bench.embedders.base import Embedder
 
 CACHE_FORMAT_VERSION = 1
@@ -176,8 +174,7 @@ class EmbeddingCache:
     ) -> None:
         lengths = np.array([len(sequence) for sequence in sequences], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        staging = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=folder.parent))
-        try:
+        with building_folder(folder) as staging:
             vectors = np.lib.format.open_memmap(
                 staging / "vectors.npy",
                 mode="w+",
@@ -217,10 +214,6 @@ class EmbeddingCache:
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
             (staging / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-            os.replace(staging, folder)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
 
 
 def _coverage(before: Any, after: Any) -> dict[str, int] | None:

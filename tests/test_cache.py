@@ -168,3 +168,20 @@ def test_another_elmo_weight_file_is_a_miss(tmp_path, tiny_elmo_dir):
     second = cache.get_or_compute(modified, sentences)
     assert not second.hit and second.entry.key != first.entry.key
     assert not np.array_equal(first.entry.vectors, second.entry.vectors)
+
+
+def test_a_folder_is_published_whole_or_not_at_all(tmp_path):
+    from elmo_bench.atomic import building_folder
+
+    target = tmp_path / "entries" / "abc"
+    with pytest.raises(RuntimeError, match="killed"):
+        with building_folder(target) as building:
+            (building / "vectors.npy").write_bytes(b"half")
+            raise RuntimeError("killed")
+    assert not target.exists() and list(target.parent.iterdir()) == []  # no temporary left
+    with building_folder(target) as building:
+        (building / "meta.json").write_text("{}")
+    assert (target / "meta.json").read_text() == "{}" and oct(target.stat().st_mode)[-3:] == "755"
+    with building_folder(target) as building:  # built meanwhile by another process: kept
+        (building / "meta.json").write_text('{"second": true}')
+    assert (target / "meta.json").read_text() == "{}" and len(list(target.parent.iterdir())) == 1

@@ -21,14 +21,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from elmo_bench.atomic import building_folder
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.pretrain.bilm import (
     CHECKPOINT_NAME,
@@ -195,21 +194,10 @@ def adapted_bilm(
     key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:24]
     folder = cache_root / "lm-finetuned" / key
     record_path = folder / "adaptation.json"
-    if not record_path.is_file():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{key}."))
-        try:
+    cached = record_path.is_file()
+    if not cached:
+        with building_folder(folder) as building:
             record = finetune_language_model(pretrain_run, train_sentences, dev_sentences, settings, building)
             (building / "adaptation.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-            if folder.exists():  # another process finished the same adaptation first
-                shutil.rmtree(building)
-            else:
-                building.replace(folder)
-        except BaseException:
-            shutil.rmtree(building, ignore_errors=True)
-            raise
-        cached = False
-    else:
-        cached = True
     record = json.loads(record_path.read_text(encoding="utf-8"))
     return AdaptedBiLm(folder / "options.json", folder / "weights.hdf5", {**record, "cache": "hit" if cached else "computed"})

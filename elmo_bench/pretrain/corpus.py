@@ -39,10 +39,7 @@ import html
 import io
 import json
 import logging
-import os
 import re
-import shutil
-import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -56,6 +53,7 @@ from typing import Literal, Protocol, TextIO
 import numpy as np
 from filelock import FileLock
 
+from elmo_bench.atomic import building_folder
 from elmo_bench.data.tokenize import tokenize
 from elmo_bench.paths import cache_dir
 from ..data.sources import file_sha256
@@ -723,7 +721,6 @@ def _build(config: CorpusConfig, shards: Sequence[Shard], fingerprint: str, fold
     logger.info("tokenizing %d shard(s) of %s with %d worker(s)", len(shards), source,
                 config.workers)
     started = time.perf_counter()
-    building = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{fingerprint}-"))
     meta = {
         "fingerprint": fingerprint,
         "source": source,
@@ -732,7 +729,7 @@ def _build(config: CorpusConfig, shards: Sequence[Shard], fingerprint: str, fold
         "held_out_fraction": config.held_out_fraction,
         "shards": [shard.label for shard in shards],
     }
-    try:
+    with building_folder(folder) as building:
         if config.workers == 1 or len(shards) == 1:
             results = (
                 (shard, _tokenize_shard(shard, config.held_out_fraction)) for shard in shards
@@ -751,10 +748,6 @@ def _build(config: CorpusConfig, shards: Sequence[Shard], fingerprint: str, fold
         n_tokens = meta["train"]["tokens"] + meta["heldout"]["tokens"]
         meta["tokens_per_second"] = round(n_tokens / seconds)
         (building / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-        os.chmod(building, 0o755)  # mkdtemp makes it 0700
-        os.replace(building, folder)
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
     logger.info(
         "tokenized %s: %d train / %d held-out tokens, %d types, %.0f s (%.0f tokens/s)",
         source, meta["train"]["tokens"], meta["heldout"]["tokens"], meta["types"], seconds,
