@@ -38,14 +38,6 @@ class UnfrozenElmo(nn.Module):
             raise ValueError("UnfrozenElmo needs a stateless biLM (stateful=False)")
         self.bilm = copy.deepcopy(bilm).float().requires_grad_(True)
 
-    @property
-    def n_layers(self) -> int:
-        return self.bilm.n_layers
-
-    @property
-    def dim(self) -> int:
-        return self.bilm.output_dim
-
     def forward(self, sentences: Sequence[Sequence[str]]) -> torch.Tensor:
         """``[L + 1, batch, max_len, 2P]`` layers of non-empty ``sentences`` (boundaries removed,
         zeros past each sentence's end)."""
