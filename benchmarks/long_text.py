@@ -1,29 +1,35 @@
 """Long texts: embedding time and peak memory against document length.
 
-Three ways to embed the first N tokens of Wikipedia text (articles' tokens concatenated, tokenized
+Four ways to embed the first N tokens of Wikipedia text (articles' tokens concatenated, tokenized
 and sentence-split as pretraining does):
 
   glove           GloVe lookup of the N tokens (one sequence; a static embedder has no context)
   elmo-document   ELMo on the N tokens as ONE sequence: the biLSTM runs N steps with batch 1
   elmo-sentences  ELMo sentence by sentence (length-sorted batches, as the benchmark embeds tasks)
+  transformer     the transformer reference (all-MiniLM-L6-v2 unless --transformer-model) on the N
+                  tokens as ONE sequence: its word pieces are cut into overlapping windows of 512
+                  (``TransformerEmbedder``), each word taking its vectors from one window
 
 Each (mode, length) runs in a fresh subprocess, so its peak resident memory is its own: the
 subprocess loads the embedder, embeds one short sentence (warm-up), resets the kernel's peak-RSS
 mark (``/proc/self/clear_refs``, so that loading's transient peak does not count), embeds the text
 ``--repeats`` times (the fastest is kept) and reports seconds, tokens/s, the resident size of the
 loaded model and the peak (``VmHWM``). The parent measures the fp32 matrix-multiply throughput with the same
-thread count before and after, and gives ELMo's efficiency: the biLM work actually done (the
-char-CNN once per distinct token, the biLSTM at every position; ``elmo_bench/embedders/elmo/flops.py``)
-per second, as a share of the mean matmul FLOP/s.
+thread count before and after, and gives each contextual model's efficiency: the matrix-product work
+actually done per second, as a share of the mean matmul FLOP/s. For ELMo that is the char-CNN once
+per distinct token and the biLSTM at every position (``elmo_bench/embedders/elmo/flops.py``); for
+the transformer, every block's projections, feed-forward and attention products over every window,
+overlaps included (:func:`transformer_flops`). GloVe does no matrix products (no efficiency).
 
 Before anything runs, each (mode, length) gets a memory estimate (:func:`estimate_memory_mb`); one
 above ``--max-memory-mb`` is refused with the estimate instead of being run into an out-of-memory
 kill (first on a lower bound, before any text is read, then on the full estimate, which needs the
-text's distinct tokens). The table and the JSON record the estimate beside the measured peak.
+text's distinct tokens and, for the transformer, its word pieces). The table and the JSON record the estimate beside the measured peak.
 
 Usage: python benchmarks/long_text.py [--elmo-options O --elmo-weights W | --elmo-model small]
-           [--glove VECTORS] [--corpus DIR] [--lengths 100,300,1000,3000,10000,20000]
-           [--modes glove,elmo-document,elmo-sentences] [--threads 1] [--repeats 2]
+           [--glove VECTORS] [--transformer-model DIR] [--corpus DIR]
+           [--lengths 100,300,1000,3000,10000,20000]
+           [--modes glove,elmo-document,elmo-sentences,transformer] [--threads 1] [--repeats 2]
            [--max-memory-mb MB] [--timeout 600] [--out results/benchmarks/long_text.json]
 Writes the JSON, a markdown table (``.md``) and a log-log plot (``.png``) beside it.
 """
@@ -38,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -46,28 +52,35 @@ import torch
 from elmo_bench.analysis.figures import loglog_figure, save_figure
 from elmo_bench.atomic import write_atomically
 from elmo_bench.embedders.elmo.chars import MAX_CHARS
+from elmo_bench.embedders.elmo.embedder import DEFAULT_MAX_BATCH_TOKENS, ElmoEmbedder
 from elmo_bench.embedders.elmo.flops import char_cnn_flops, lstm_flops
 from elmo_bench.embedders.elmo.options import ElmoOptions
 from elmo_bench.machine import matmul_flops_per_second, rss_mb
 from elmo_bench.paths import data_dir
 from elmo_bench.pretrain.corpus import find_file_shards, tokenize_paragraph
 
-MODES = ("glove", "elmo-document", "elmo-sentences")
+MODES = ("glove", "elmo-document", "elmo-sentences", "transformer")
 DEFAULT_LENGTHS = (100, 300, 1000, 3000, 10000, 20000)
 MB = 2**20
-# Memory model (bytes), checked against the measured peaks in the output table:
+# Memory model (bytes), checked against the measured peaks in the output table (the peak over
+# --repeats runs, which the heap's fragmentation lifts; from 1,000 tokens on, ELMo's and the
+# transformer's estimates came within -28% to +67% of them, under only at 1,000 to 10,000 tokens):
 # - the text: a token as a Python string in a list, in the JSON handed to the worker, ~100 bytes;
 # - GloVe: the index, the gathered rows and the masked copy, for vectors of up to 300 dimensions;
-# - ELMo: about 10 float32 copies of the [L + 1, tokens, 2P] layers (the LSTM's stacked inputs,
-#   per-layer outputs with the residual, the re-ordered backward outputs, the stacked result and
-#   the embedder's output), plus the bounded chunk of input projections (64 MB, see lstm.py), plus
-#   the char-CNN's transient memory for every distinct token it encodes at once (all those of the
-#   document; for sentence-by-sentence runs at most one batch's, the embedder's token budget).
+# - ELMo: see :func:`elmo_bytes`; a distinct token's records are its 50 character ids (an int64 row
+#   and the Python list it is built from) and three float32 copies of its P-dim vector (the chunk
+#   outputs, their concatenation, the grown token table);
+# - transformer: see :func:`transformer_bytes`; a piece's records (the tokenizer's encoding, the
+#   embedder's id and word-index lists, its window choice) take ~300 bytes.
 TEXT_BYTES_PER_TOKEN = 100
 GLOVE_BYTES_PER_TOKEN = 8 + 2 * 300 * 4
-ELMO_LAYER_COPIES = 10
-ELMO_PROJECTION_CHUNK_BYTES = 64 * MB
-ELMO_BATCH_TOKENS = 8192
+ELMO_LAYER_COPIES = 2
+ELMO_PROJECTION_CHUNK_BYTES = 64 * MB  # lstm.py's _PRE_ACTIVATION_BUDGET float32 elements
+ELMO_CHAR_ID_BYTES_PER_TOKEN = MAX_CHARS * 8 + (56 + MAX_CHARS * 8)
+ELMO_TOKEN_VECTOR_COPIES = 3
+TRANSFORMER_BLOCK_HIDDEN_COPIES = 8
+TRANSFORMER_PIECE_BYTES = 300
+GLIBC_MMAP_THRESHOLD_MAX = 32 * MB
 
 
 class LongTextError(ValueError):
@@ -84,6 +97,8 @@ class Measurement:
     status: str  # "measured", "refused", "failed"
     distinct_tokens: int | None = None
     sentences: int | None = None
+    pieces: int | None = None  # transformer: word pieces of the text
+    windows: int | None = None  # transformer: windows they were cut into
     seconds: float | None = None
     tokens_per_second: float | None = None
     model_rss_mb: float | None = None
@@ -93,36 +108,168 @@ class Measurement:
     message: str | None = None
 
 
+@dataclass(frozen=True)
+class TransformerShape:
+    """What the transformer's memory and work depend on: its widths and how it cuts windows.
+
+    Attributes:
+        hidden: ``H``, the width of every hidden state.
+        intermediate: the feed-forward width.
+        blocks: transformer blocks; a forward pass returns ``blocks + 1`` hidden states.
+        layers: hidden states the embedder keeps (all of them by default).
+        window_pieces: pieces per window, special tokens included.
+        content_pieces: pieces of text per window.
+        stride: pieces shared by consecutive windows.
+        pooler: whether the model also runs a pooler (BERT's dense layer on the first position).
+    """
+
+    hidden: int
+    intermediate: int
+    blocks: int
+    layers: int
+    window_pieces: int
+    content_pieces: int
+    stride: int
+    pooler: bool = False
+
+    @classmethod
+    def of(cls, embedder) -> "TransformerShape":
+        """The shape of a loaded :class:`~elmo_bench.embedders.transformer.TransformerEmbedder`."""
+        config = embedder.model.config
+        return cls(config.hidden_size, config.intermediate_size, config.num_hidden_layers,
+                   embedder.n_layers, embedder.max_pieces, embedder.content_pieces, embedder.stride,
+                   getattr(embedder.model, "pooler", None) is not None)
+
+    def windows(self, pieces: int) -> tuple[int, int]:
+        """``(windows, pieces per window)`` the embedder runs for one sequence of ``pieces`` pieces
+        (every window of a long sequence is full; special tokens included)."""
+        from elmo_bench.embedders.transformer import window_starts
+
+        n_special = self.window_pieces - self.content_pieces
+        return (len(window_starts(pieces, self.content_pieces, self.stride)),
+                min(pieces, self.content_pieces) + n_special)
+
+
 def char_cnn_bytes_per_token(options: ElmoOptions) -> int:
     """Transient float32 memory of the char-CNN per token encoded: the character embeddings, the
-    largest convolution output (one width runs at a time and is max-pooled at once), the pooled
+    largest convolution output twice (one width runs at a time and is max-pooled at once, but
+    oneDNN's convolution writes its own output and reorders it to torch's layout: 183 MB measured
+    for 512 tokens of the small model's 1024 width-7 filters, one copy being 92 MB), the pooled
     filters and the highway layer's doubled projection."""
     widest = max(count * (MAX_CHARS - width + 1) for width, count in options.filters)
-    return 4 * (MAX_CHARS * options.char_embedding_dim + widest + 3 * options.n_filters)
+    return 4 * (MAX_CHARS * options.char_embedding_dim + 2 * widest + 3 * options.n_filters)
 
 
-def estimate_memory_mb(mode: str, tokens: int, distinct: int, options: ElmoOptions) -> float:
+def elmo_bytes(mode: str, tokens: int, distinct: int, options: ElmoOptions) -> int:
+    """Estimated peak bytes above the loaded biLM to embed ``tokens`` tokens with ``distinct``
+    distinct ones, as one sequence (``elmo-document``) or sentence by sentence in batches of
+    ``DEFAULT_MAX_BATCH_TOKENS`` (``elmo-sentences``). A run has two phases per batch:
+
+    - the char-CNN over the batch's new tokens, ``ElmoEmbedder.CHAR_CNN_CHUNK`` at a time, so its
+      transient memory is that of one chunk (:func:`char_cnn_bytes_per_token`);
+    - the biLSTM over the batch's positions: its input pre-activations (``2 x 4C`` floats a
+      position, in chunks of ``ELMO_PROJECTION_CHUNK_BYTES``, two of which coexist because the
+      next chunk is computed before the last one is released), and at most two float32 copies of
+      the ``[L + 1, positions, 2P]`` layers (the LSTM's inputs and outputs, then its re-ordered
+      results, the layer-0 vectors and their stack; the small model's biLM alone peaked at 177 MB
+      on a 20,000-token sequence, 128 MB of it pre-activations, 59 MB being one copy).
+
+    Kept throughout: the output, one ``[L + 1, tokens, 2P]`` copy (the padded tensor the embedder
+    allocates before the biLM runs; sentence by sentence, every batch's output, which the
+    per-sentence views keep), the text, and the distinct tokens' records. One sequence runs the two
+    phases once each, the first freed before the second: its peak is the larger. Sentence by
+    sentence the phases alternate batch after batch, and the measured peaks lie between the larger
+    phase and their sum; the estimate takes the sum.
+    """
+    layer_bytes = (options.n_layers + 1) * options.output_dim * 4  # [L + 1, 2P] float32 per position
+    new_tokens = distinct + 2  # the sentence markers are encoded too
+    positions = tokens + 2 if mode == "elmo-document" else min(tokens, DEFAULT_MAX_BATCH_TOKENS)
+    new_per_batch = min(new_tokens, positions)
+    char_cnn = min(new_per_batch, ElmoEmbedder.CHAR_CNN_CHUNK) * char_cnn_bytes_per_token(options)
+    pre_activations = min(positions * 2 * 4 * options.cell_dim * 4, 2 * ELMO_PROJECTION_CHUNK_BYTES)
+    lstm = pre_activations + ELMO_LAYER_COPIES * positions * layer_bytes
+    kept = (tokens * (TEXT_BYTES_PER_TOKEN + layer_bytes)
+            + new_tokens * ELMO_TOKEN_VECTOR_COPIES * options.projection_dim * 4
+            + new_per_batch * ELMO_CHAR_ID_BYTES_PER_TOKEN)
+    return kept + (max(char_cnn, lstm) if mode == "elmo-document" else char_cnn + lstm)
+
+
+def transformer_flops(shape: TransformerShape, windows: int, window_pieces: int) -> int:
+    """Matrix-product FLOPs of ``windows`` windows of ``window_pieces`` pieces: in every block, the
+    query, key, value and output projections, the feed-forward pair, and the two attention
+    products (scores and weighted values); then the pooler, if any, on the first position."""
+    W, H, I = window_pieces, shape.hidden, shape.intermediate
+    per_block = 2 * W * (4 * H * H + 2 * H * I) + 2 * 2 * W * W * H
+    return windows * (shape.blocks * per_block + (2 * H * H if shape.pooler else 0))
+
+
+def transformer_bytes(shape: TransformerShape, tokens: int, pieces: int) -> int:
+    """Estimated peak bytes above the loaded transformer to embed one sequence of ``tokens`` words
+    in ``pieces`` word pieces, in two phases (float32 throughout):
+
+    - the forward pass, over every window at once (``TransformerEmbedder`` puts all windows of one
+      sequence into a single pass, whatever its ``batch_size``): per window of ``W`` pieces the
+      ``blocks + 1`` hidden states it returns (``[W, H]`` each), and one block's transients: about
+      8 ``[W, H]`` tensors (query, key, value, attention context, output projection, residual and
+      layer norm, feed-forward output, its residual and layer norm) and the feed-forward's
+      ``[W, intermediate]`` before and after GELU. SDPA's fused CPU kernel materialises no
+      ``[W, W]`` attention scores (torch's SDPA on 30 windows of 512 pieces, 12 heads, peaked at
+      56 MB with a mask, where the scores alone would take 360 MB);
+    - pooling to words: the stacked hidden states ``[layers, windows * W, H]``, the gathered piece
+      vectors ``[layers, pieces, H]``, and three ``[layers, tokens, H]`` tensors (the word sums,
+      their means, and the padded output the embedder allocates first).
+
+    glibc hands freed blocks of 32 MB or more back to the system at once but keeps smaller ones on
+    its heap, where the pooling's tensors of other sizes seldom fit: while the forward pass's
+    largest tensor (``[windows, W, intermediate]``) is under that, the two phases add up; beyond it,
+    the peak is the larger phase. Plus the text and the pieces' tokenizer and Python records.
+    """
+    windows, window_pieces = shape.windows(pieces)
+    positions = windows * window_pieces
+    forward = 4 * positions * ((shape.blocks + 1 + TRANSFORMER_BLOCK_HIDDEN_COPIES) * shape.hidden
+                               + 2 * shape.intermediate)
+    pooling = 4 * shape.layers * shape.hidden * (positions + pieces + 3 * tokens)
+    largest_forward_tensor = 4 * positions * shape.intermediate
+    model = forward + pooling if largest_forward_tensor < GLIBC_MMAP_THRESHOLD_MAX else max(forward, pooling)
+    return tokens * TEXT_BYTES_PER_TOKEN + pieces * TRANSFORMER_PIECE_BYTES + model
+
+
+def estimate_memory_mb(mode: str, tokens: int, distinct: int, options: ElmoOptions | None = None,
+                       transformer: TransformerShape | None = None, pieces: int = 0) -> float:
     """Estimated peak resident memory above the loaded model, in MB (see the constants above).
 
     Args:
         mode: one of :data:`MODES`.
         tokens: the text's length.
         distinct: its distinct tokens; 0 gives a lower bound (before the text is read).
-        options: the biLM's architecture.
+        options: the biLM's architecture (the ELMo modes need it).
+        transformer: the transformer's shape (the transformer mode needs it).
+        pieces: the text's word pieces under the transformer's tokenizer; 0 gives a lower bound
+            (one piece a word).
     """
-    layer_bytes = (options.n_layers + 1) * options.output_dim * 4  # [L + 1, 2P] float32 per token
-    text = tokens * TEXT_BYTES_PER_TOKEN
-    char_cnn = char_cnn_bytes_per_token(options)
+    if mode not in MODES:
+        raise LongTextError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     if mode == "glove":
-        return (text + tokens * GLOVE_BYTES_PER_TOKEN) / MB
-    if mode == "elmo-document":
-        return (text + ELMO_PROJECTION_CHUNK_BYTES + ELMO_LAYER_COPIES * tokens * layer_bytes
-                + distinct * char_cnn) / MB
-    if mode == "elmo-sentences":
-        batch = min(tokens, ELMO_BATCH_TOKENS)
-        return (text + ELMO_PROJECTION_CHUNK_BYTES + ELMO_LAYER_COPIES * batch * layer_bytes
-                + tokens * layer_bytes + min(distinct, batch) * char_cnn) / MB
-    raise LongTextError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        return tokens * (TEXT_BYTES_PER_TOKEN + GLOVE_BYTES_PER_TOKEN) / MB
+    if mode == "transformer":
+        if transformer is None:
+            raise LongTextError("the transformer mode's memory estimate needs the transformer's shape")
+        return transformer_bytes(transformer, tokens, pieces or tokens) / MB
+    if options is None:
+        raise LongTextError(f"the {mode} mode's memory estimate needs the biLM's options")
+    return elmo_bytes(mode, tokens, distinct, options) / MB
+
+
+def count_pieces(tokenizer, words: list[str]) -> int:
+    """Word pieces of ``words`` as ``TransformerEmbedder`` runs them: a word the tokenizer turns
+    into no piece becomes the unknown token (one piece)."""
+    if not words:
+        return 0
+    word_ids = tokenizer(words, is_split_into_words=True, add_special_tokens=False, verbose=False).word_ids()
+    per_word = [0] * len(words)
+    for word in word_ids:
+        per_word[word] += 1
+    return sum(max(count, 1) for count in per_word)
 
 
 def wikipedia_sentences(corpus: Path, tokens: int) -> list[list[str]]:
@@ -175,13 +322,21 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def _transformer_model_dir(args: argparse.Namespace) -> Path:
+    from elmo_bench.embedders.transformer import minilm_model_dir
+
+    return args.transformer_model or minilm_model_dir()
+
+
 def _load_embedder(args: argparse.Namespace, mode: str):
     if mode == "glove":
         from elmo_bench.embedders.static import StaticEmbedder
 
         return StaticEmbedder(args.glove)
-    from elmo_bench.embedders.elmo.embedder import ElmoEmbedder
+    if mode == "transformer":
+        from elmo_bench.embedders.transformer import TransformerEmbedder
 
+        return TransformerEmbedder(_transformer_model_dir(args))
     if args.elmo_options is not None:
         return ElmoEmbedder.from_files(args.elmo_options, args.elmo_weights)
     return ElmoEmbedder.from_name(args.elmo_model)
@@ -221,7 +376,8 @@ def measure(args: argparse.Namespace, mode: str, tokens: int, distinct: int, tex
     command = [sys.executable, __file__, "--worker", mode, "--length", str(tokens),
                "--text", str(text_path), "--threads", str(args.threads), "--repeats", str(args.repeats)]
     for flag, value in (("--elmo-options", args.elmo_options), ("--elmo-weights", args.elmo_weights),
-                        ("--elmo-model", args.elmo_model), ("--glove", args.glove)):
+                        ("--elmo-model", args.elmo_model), ("--glove", args.glove),
+                        ("--transformer-model", args.transformer_model)):
         if value is not None:
             command += [flag, str(value)]
     try:
@@ -256,15 +412,17 @@ def table_markdown(measurements: list[Measurement]) -> str:
         return "" if value is None else f"{value:,.{digits}f}"
 
     for m in measurements:
+        note = "; ".join(filter(None, [
+            None if m.pieces is None else f"{m.pieces:,} pieces in {m.windows:,} window(s)", m.message]))
         lines.append(
             f"| {m.mode} | {m.tokens:,} | {number(m.distinct_tokens, 0)} | {number(m.seconds, 3)} | "
             f"{number(m.tokens_per_second, 0)} | {number(m.efficiency, 3)} | {number(m.peak_rss_mb, 0)} | "
-            f"{number(m.peak_above_model_mb, 0)} | {m.estimated_mb:,.0f} | {m.message or ''} |"
+            f"{number(m.peak_above_model_mb, 0)} | {m.estimated_mb:,.0f} | {note} |"
         )
     return "\n".join(lines) + "\n"
 
 
-def plot(measurements: list[Measurement], path: Path) -> Path:
+def plot(measurements: list[Measurement], path: Path, threads: int) -> Path:
     measured = [m for m in measurements if m.status == "measured"]
     modes = list(dict.fromkeys(m.mode for m in measured))
 
@@ -273,7 +431,7 @@ def plot(measurements: list[Measurement], path: Path) -> Path:
                        [value(m) for m in measured if m.mode == mode]) for mode in modes}
 
     figure = loglog_figure(
-        "Embedding a document of N tokens (1 thread)",
+        f"Embedding a document of N tokens ({threads} thread{'s' if threads > 1 else ''})",
         [("seconds", series(lambda m: m.seconds)),
          ("peak RSS above the loaded model (MB, floor 1)", series(lambda m: max(m.peak_above_model_mb, 1.0)))],
         "document length (tokens)",
@@ -296,14 +454,29 @@ def _refused(mode: str, tokens: int, estimate: float, limit: float, bound: str =
     return Measurement(mode, tokens, round(estimate, 1), "refused", message=message)
 
 
-def _efficiency(measurement: Measurement, options: ElmoOptions, matmul: float) -> float:
-    """The biLM work actually done, as a share of the matmul throughput: the char-CNN once per
-    distinct token (and the two sentence markers), the biLSTM at every position of every
-    sequence, markers included."""
-    sequences = 1 if measurement.mode == "elmo-document" else measurement.sentences
-    work = (char_cnn_flops(options) * (measurement.distinct_tokens + 2)
-            + lstm_flops(options) * (measurement.tokens + 2 * sequences))
+def _efficiency(measurement: Measurement, options: ElmoOptions | None, shape: TransformerShape | None,
+                matmul: float) -> float | None:
+    """The matrix-product work actually done, as a share of the matmul throughput; None for GloVe
+    (a table lookup, no matrix products). ELMo: the char-CNN once per distinct token (and the two
+    sentence markers), the biLSTM at every position of every sequence, markers included. The
+    transformer: every window, overlaps and special tokens included."""
+    if measurement.mode == "glove":
+        return None
+    if measurement.mode == "transformer":
+        work = transformer_flops(shape, *shape.windows(measurement.pieces))
+    else:
+        sequences = 1 if measurement.mode == "elmo-document" else measurement.sentences
+        work = (char_cnn_flops(options) * (measurement.distinct_tokens + 2)
+                + lstm_flops(options) * (measurement.tokens + 2 * sequences))
     return work / measurement.seconds / matmul
+
+
+def _load_transformer(args: argparse.Namespace):
+    """The transformer embedder, loaded in the parent for its tokenizer (to count pieces) and shape."""
+    try:
+        return _load_embedder(args, "transformer")
+    except ImportError as error:
+        raise LongTextError(f"the transformer mode needs `pip install elmo-bench[transformer]`: {error}") from None
 
 
 def _checked_request(args: argparse.Namespace) -> tuple[list[str], list[int], Path]:
@@ -331,14 +504,16 @@ def _checked_request(args: argparse.Namespace) -> tuple[list[str], list[int], Pa
 def run_benchmark(args: argparse.Namespace) -> dict:
     """Estimate, refuse or measure every (mode, length); returns the JSON summary."""
     modes, lengths, corpus = _checked_request(args)
-    options = _options(args)
+    options = _options(args) if any(mode.startswith("elmo") for mode in modes) else None
+    transformer = _load_transformer(args) if "transformer" in modes else None
+    shape = None if transformer is None else TransformerShape.of(transformer)
     limit = args.max_memory_mb
     measurements, planned = [], []
-    # Before any text is read, refuse what exceeds the limit even without the char-CNN term (a
-    # lower bound): a huge length must not make us tokenize the whole corpus first.
+    # Before any text is read, refuse what exceeds the limit even without the terms that need the
+    # text (distinct tokens, word pieces): a huge length must not make us tokenize the whole corpus.
     for tokens in lengths:
         for mode in modes:
-            lower_bound = estimate_memory_mb(mode, tokens, 0, options)
+            lower_bound = estimate_memory_mb(mode, tokens, 0, options, shape)
             if lower_bound > limit:
                 measurements.append(_refused(mode, tokens, lower_bound, limit, "at least "))
             else:
@@ -354,18 +529,21 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             words = [token for sentence in sentences for token in sentence]
         for mode, tokens in planned:
             distinct = len(set(words[:tokens]))
-            estimate = estimate_memory_mb(mode, tokens, distinct, options)
+            pieces = count_pieces(transformer.tokenizer, words[:tokens]) if mode == "transformer" else 0
+            estimate = estimate_memory_mb(mode, tokens, distinct, options, shape, pieces)
             if estimate > limit:
                 measurements.append(_refused(mode, tokens, estimate, limit))
                 continue
             result = measure(args, mode, tokens, distinct, text_path, round(estimate, 1))
+            if mode == "transformer":
+                result = replace(result, pieces=pieces, windows=shape.windows(pieces)[0])
             print(f"{mode} at {tokens:,} tokens: {result.status}, {result.seconds} s, "
                   f"peak {result.peak_rss_mb} MB{', ' + result.message if result.message else ''}", flush=True)
             measurements.append(result)
     matmul_after = matmul_flops_per_second(size=1024, repeats=5)
     matmul = (matmul_before + matmul_after) / 2
     measurements = [
-        Measurement(**{**asdict(m), "efficiency": round(_efficiency(m, options, matmul), 4)})
+        replace(m, efficiency=round(_efficiency(m, options, shape, matmul), 4))
         if m.status == "measured" and m.mode != "glove" else m
         for m in measurements
     ]
@@ -373,14 +551,18 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     measurements.sort(key=lambda m: (order[m.mode], m.tokens))
     return {
         "corpus": str(corpus),
-        "elmo": str(args.elmo_options or args.elmo_model),
-        "elmo_weights": None if args.elmo_weights is None else str(args.elmo_weights),
+        "elmo": None if options is None else str(args.elmo_options or args.elmo_model),
+        "elmo_weights": None if args.elmo_weights is None or options is None else str(args.elmo_weights),
         "glove": None if args.glove is None else str(args.glove),
+        "transformer": None if transformer is None else str(transformer.model_dir),
         "threads": args.threads,
         "repeats": args.repeats,
         "max_memory_mb": limit,
-        "char_cnn_gflops_per_token": round(char_cnn_flops(options) / 1e9, 5),
-        "lstm_gflops_per_position": round(lstm_flops(options) / 1e9, 5),
+        "char_cnn_gflops_per_token": None if options is None else round(char_cnn_flops(options) / 1e9, 5),
+        "lstm_gflops_per_position": None if options is None else round(lstm_flops(options) / 1e9, 5),
+        "transformer_window": None if shape is None else {
+            "pieces": shape.window_pieces, "stride": shape.stride,
+            "gflops": round(transformer_flops(shape, 1, shape.window_pieces) / 1e9, 3)},
         "matmul_gflops": {"before": round(matmul_before / 1e9, 2), "after": round(matmul_after / 1e9, 2)},
         "torch": torch.__version__,
         "platform": platform.platform(),
@@ -404,6 +586,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--elmo-weights", type=Path)
     parser.add_argument("--elmo-model", default="small", help="published ELMo when no options/weights (default small)")
     parser.add_argument("--glove", help="GloVe/word2vec text file or published name (the glove mode needs it)")
+    parser.add_argument("--transformer-model", type=Path,
+                        help="Hugging Face model folder for the transformer mode (default: the installed all-MiniLM-L6-v2)")
     parser.add_argument("--corpus", type=Path, help="default: $ELMO_BENCH_DATA/corpus/wikipedia")
     parser.add_argument("--lengths", default=",".join(map(str, DEFAULT_LENGTHS)))
     parser.add_argument("--modes", default=",".join(MODES))
@@ -421,6 +605,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _header(summary: dict) -> str:
+    """The markdown table's title and what produced it."""
+    models = ", ".join(f"{label} `{summary[key]}`" for label, key in
+                       (("ELMo", "elmo"), ("GloVe", "glove"), ("transformer", "transformer")) if summary[key])
+    return (f"# Long texts: time and memory by document length\n\n{models}; "
+            f"{summary['threads']} thread(s), best of {summary['repeats']}; fp32 matmul "
+            f"{summary['matmul_gflops']['before']} / {summary['matmul_gflops']['after']} GFLOP/s "
+            "(before / after). Efficiency: matrix-product FLOPs actually done per second as a share of "
+            "the mean matmul throughput. Estimate: the memory model of `benchmarks/long_text.py`.\n\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker is not None:
@@ -435,14 +630,11 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(summary, indent=1) + "\n"
     write_atomically(args.out, lambda path: path.write_text(text, encoding="utf-8"))
     markdown = table_markdown(measurements)
-    header = (f"# Long texts: time and memory by document length\n\nELMo `{summary['elmo']}`, "
-              f"{summary['threads']} thread(s), best of {summary['repeats']}; fp32 matmul "
-              f"{summary['matmul_gflops']['before']} / {summary['matmul_gflops']['after']} GFLOP/s "
-              "(before / after).\n\n")
-    write_atomically(args.out.with_suffix(".md"), lambda path: path.write_text(header + markdown, encoding="utf-8"))
+    write_atomically(args.out.with_suffix(".md"),
+                     lambda path: path.write_text(_header(summary) + markdown, encoding="utf-8"))
     written = [args.out, args.out.with_suffix(".md")]
     if any(m.status == "measured" for m in measurements):
-        written.append(plot(measurements, args.out.with_suffix(".png")))
+        written.append(plot(measurements, args.out.with_suffix(".png"), summary["threads"]))
     print(markdown)
     print("wrote " + ", ".join(map(str, written)))
     return 0

@@ -46,7 +46,7 @@ def test_stateless_same_vectors_in_any_batch_and_on_repeat(embedder):
 def test_char_cnn_in_chunks_gives_the_same_vectors(embedder, monkeypatch):
     """New tokens go through the char-CNN in chunks (bounded memory on long documents)."""
     whole = embedder.embed(SENTENCES).activations
-    monkeypatch.setattr(ElmoEmbedder, "_CHAR_CNN_CHUNK", 3)
+    monkeypatch.setattr(ElmoEmbedder, "CHAR_CNN_CHUNK", 3)
     chunked = embedder.embed(SENTENCES).activations
     torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)
 

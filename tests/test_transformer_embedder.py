@@ -87,9 +87,11 @@ def test_selected_layers(model_dir):
     torch.testing.assert_close(top[0], everything[N_HIDDEN_LAYERS])
 
 
-def test_long_sentence_words_come_from_their_most_central_window(model_dir):
+@pytest.mark.parametrize("batch_size", [32, 2])
+def test_long_sentence_words_come_from_their_most_central_window(model_dir, batch_size):
     """Windows of 10 content pieces sharing 4: each word must equal the model's output on the
-    window that holds it whole with the largest distance to that window's edges."""
+    window that holds it whole with the largest distance to that window's edges (also when the
+    sentence's windows go through the model in several batches)."""
     words = ["the", "unhappily", "cat", "sat", "on", "the", "mat", "running", "."] * 4
     word_pieces = {"unhappily": ["un", "##happi", "##ly"], "running": ["run", "##ning"]}
     pieces, spans = [], []
@@ -100,7 +102,8 @@ def test_long_sentence_words_come_from_their_most_central_window(model_dir):
     starts = list(range(0, len(pieces) - content, content - stride)) + [len(pieces) - content]
     windows = [_reference_layers(model_dir, pieces[s : s + content]) for s in starts]
 
-    vectors = TransformerEmbedder(model_dir, max_pieces=content + 2, stride=stride).embed([words])
+    embedder = TransformerEmbedder(model_dir, max_pieces=content + 2, stride=stride, batch_size=batch_size)
+    vectors = embedder.embed([words])
     for position, (first, end) in enumerate(spans):
         centre = (first + end - 1) / 2
         holding = [w for w, s in enumerate(starts) if s <= first and end <= s + content]

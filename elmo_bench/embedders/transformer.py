@@ -95,7 +95,7 @@ def model_files(model_dir: Path) -> list[Path]:
     return sorted([model_dir / CONFIG_FILE, *weights, *tokenizer])
 
 
-def _windows(n_pieces: int, content: int, stride: int) -> list[int]:
+def window_starts(n_pieces: int, content: int, stride: int) -> list[int]:
     """Start offsets of windows of ``content`` pieces covering ``n_pieces``, consecutive windows
     sharing at least ``stride`` pieces; the last window ends at the last piece."""
     if n_pieces <= content:
@@ -253,7 +253,7 @@ class TransformerEmbedder(Embedder):
             chunk: list[int] = []
             chunk_windows = 0
             for index in order:
-                n_windows = len(_windows(len(pieces[index][0]), self.content_pieces, self.stride))
+                n_windows = len(window_starts(len(pieces[index][0]), self.content_pieces, self.stride))
                 if chunk and chunk_windows + n_windows > self.batch_size:
                     yield from self._embed_chunk(chunk, sentences, pieces)
                     bar.update(sum(len(sentences[i]) for i in chunk))
@@ -301,12 +301,12 @@ class TransformerEmbedder(Embedder):
         sentences: Sequence[list[str]],
         pieces: list[tuple[list[int], list[int], list[int], list[int]]],
     ) -> Iterator[tuple[int, torch.Tensor]]:
-        """Run every window of the sentences in ``chunk`` in one forward pass and pool to words."""
+        """Run the windows of the sentences in ``chunk`` (:meth:`_forward`) and pool to words."""
         windows: list[list[int]] = []
         plans = []
         for index in chunk:
             ids, word_ids, prefix, suffix = pieces[index]
-            starts = _windows(len(ids), self.content_pieces, self.stride)
+            starts = window_starts(len(ids), self.content_pieces, self.stride)
             plans.append((len(windows), starts, len(prefix)))
             windows.extend(prefix + ids[s : s + self.content_pieces] + suffix for s in starts)
         hidden = self._forward(windows)  # [n_layers, n_windows, longest, hidden]
@@ -326,7 +326,11 @@ class TransformerEmbedder(Embedder):
             yield index, sums / counts[None, :, None]
 
     def _forward(self, windows: list[list[int]]) -> torch.Tensor:
-        """``[n_layers, n_windows, longest, hidden]`` float32 on the CPU for the selected layers."""
+        """``[n_layers, n_windows, longest, hidden]`` float32 on the CPU for the selected layers.
+
+        The model sees at most ``batch_size`` windows at a time (a long document has more than
+        that on its own), so its working memory stays bounded; only the selected layers are kept.
+        """
         longest = max(len(w) for w in windows)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         input_ids = torch.full((len(windows), longest), pad, dtype=torch.long)
@@ -334,9 +338,10 @@ class TransformerEmbedder(Embedder):
         for row, window in enumerate(windows):
             input_ids[row, : len(window)] = torch.tensor(window)
             attention[row, : len(window)] = 1
-        output = self.model(
-            input_ids=input_ids.to(self.device),
-            attention_mask=attention.to(self.device),
-            output_hidden_states=True,
-        )
-        return torch.stack([output.hidden_states[layer] for layer in self.layers]).float().cpu()
+        batches = []
+        for ids, mask in zip(input_ids.split(self.batch_size), attention.split(self.batch_size)):
+            output = self.model(
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), output_hidden_states=True
+            )
+            batches.append(torch.stack([output.hidden_states[layer] for layer in self.layers]).float().cpu())
+        return torch.cat(batches, dim=1)

@@ -24,6 +24,7 @@ from .weights import load_bilm
 
 # Bump when a change to this package changes the vectors it computes (part of the fingerprint).
 COMPUTATION_VERSION = 1
+DEFAULT_MAX_BATCH_TOKENS = 8192
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -70,7 +71,7 @@ class ElmoEmbedder(Embedder):
         bilm: ElmoBiLm,
         weights_sha256: str | None = None,
         dtype: str = "float32",
-        max_batch_tokens: int = 8192,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
         max_batch_size: int = 512,
         device: str | torch.device = "cpu",
         compile: bool = False,
@@ -153,7 +154,7 @@ class ElmoEmbedder(Embedder):
     _MAX_CACHED_TOKENS = 200_000
     # Distinct tokens per char-CNN call: its convolution outputs take [tokens, 50, filters] floats
     # (400 KB a token for the original 2048 filters), so a whole document's new tokens go in chunks.
-    _CHAR_CNN_CHUNK = 512
+    CHAR_CNN_CHUNK = 512
 
     def _add_tokens(self, rows: list[list[str]], token_rows: dict[str, int], table: torch.Tensor) -> torch.Tensor:
         """Run the char-CNN on the tokens of ``rows`` not seen before; returns the grown table."""
@@ -167,7 +168,7 @@ class ElmoEmbedder(Embedder):
         if not new:
             return table
         char_ids = torch.tensor([token_char_ids(t) for t in new], device=self.device)
-        vectors = torch.cat([self.bilm.token_encoder(chunk) for chunk in char_ids.split(self._CHAR_CNN_CHUNK)])
+        vectors = torch.cat([self.bilm.token_encoder(chunk) for chunk in char_ids.split(self.CHAR_CNN_CHUNK)])
         for token in new:
             token_rows[token] = len(token_rows)
         return torch.cat([table, vectors])
