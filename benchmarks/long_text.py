@@ -168,11 +168,12 @@ def elmo_bytes(mode: str, tokens: int, distinct: int, options: ElmoOptions) -> i
     - the char-CNN over the batch's new tokens, ``ElmoEmbedder.CHAR_CNN_CHUNK`` at a time, so its
       transient memory is that of one chunk (:func:`char_cnn_bytes_per_token`);
     - the biLSTM over the batch's positions: its input pre-activations (``2 x 4C`` floats a
-      position, in chunks of ``ELMO_PROJECTION_CHUNK_BYTES``, two of which coexist because the
-      next chunk is computed before the last one is released), and at most two float32 copies of
+      position, in chunks of ``ELMO_PROJECTION_CHUNK_BYTES``, each released before the next is
+      computed), and at most two float32 copies of
       the ``[L + 1, positions, 2P]`` layers (the LSTM's inputs and outputs, then its re-ordered
       results, the layer-0 vectors and their stack; the small model's biLM alone peaked at 177 MB
-      on a 20,000-token sequence, 128 MB of it pre-activations, 59 MB being one copy).
+      on a 20,000-token sequence while two pre-activation chunks coexisted, 128 MB of it
+      pre-activations, 59 MB being one copy).
 
     Kept throughout: the output, one ``[L + 1, tokens, 2P]`` copy (the padded tensor the embedder
     allocates before the biLM runs; sentence by sentence, every batch's output, which the
@@ -186,7 +187,7 @@ def elmo_bytes(mode: str, tokens: int, distinct: int, options: ElmoOptions) -> i
     positions = tokens + 2 if mode == "elmo-document" else min(tokens, DEFAULT_MAX_BATCH_TOKENS)
     new_per_batch = min(new_tokens, positions)
     char_cnn = min(new_per_batch, ElmoEmbedder.CHAR_CNN_CHUNK) * char_cnn_bytes_per_token(options)
-    pre_activations = min(positions * 2 * 4 * options.cell_dim * 4, 2 * ELMO_PROJECTION_CHUNK_BYTES)
+    pre_activations = min(positions * 2 * 4 * options.cell_dim * 4, ELMO_PROJECTION_CHUNK_BYTES)
     lstm = pre_activations + ELMO_LAYER_COPIES * positions * layer_bytes
     kept = (tokens * (TEXT_BYTES_PER_TOKEN + layer_bytes)
             + new_tokens * ELMO_TOKEN_VECTOR_COPIES * options.projection_dim * 4

@@ -223,6 +223,8 @@ class ElmoLstm(nn.Module):
                     output[:, t, :active] = hidden
                 else:
                     steps.append(F.pad(hidden, (0, 0, 0, batch - active)))
+            # Free this chunk's projections before the next chunk's are computed (64 MB at most).
+            del pre, pre_t, gates
         final_hidden.append(hidden)
         final_memory.append(memory)
         if not in_place:
