@@ -358,3 +358,20 @@ def test_report_command_writes_the_report(grid, capsys):
     assert json.loads((tmp_path / "out" / "results.json").read_text())["comparisons"][0][
         "resamples"
     ] == 500
+
+
+def test_adapted_embedders_report_their_adaptation_cost(tmp_path):
+    frozen = classification_cell("sent", "elmo", 1, GOLD, GOLD)
+    adapted = classification_cell("sent", "elmo-lm-finetuned", 1, GOLD, GOLD)
+    adapted["embedder_details"]["adaptation"] = {"elmo": {"adaptation": "lm-finetuned", "seconds": 673.0}}
+    unfrozen = classification_cell("sent", "elmo-unfrozen", 1, GOLD, GOLD)
+    unfrozen["timings"]["embedding"] = {  # embedded inside the training epochs: no cache cost
+        role: {"elmo": {"cache": "unfrozen", "seconds": 0.0, "tokens": 1000}} for role in ("train", "dev", "test")
+    }
+    write_cells(tmp_path / "cells", [frozen, adapted, unfrozen])
+    document = build_report(tmp_path / "cells", tmp_path / "out", resamples=RESAMPLES)
+    costs = {row["embedder"]: (row["embedding_seconds"], row["adaptation_seconds"]) for row in document["scores"]}
+    assert costs == {"elmo": (6.0, 0.0), "elmo-lm-finetuned": (6.0, 673.0), "elmo-unfrozen": (0.0, 0.0)}
+    pairs = [(c["a"], c["b"]) for c in document["comparisons"]]
+    assert ("elmo-lm-finetuned", "elmo") in pairs and ("elmo-unfrozen", "elmo") in pairs
+    assert "| adaptation s |" in (tmp_path / "out" / "README.md").read_text()

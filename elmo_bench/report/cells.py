@@ -58,6 +58,8 @@ class Cell:
         embedder_fingerprint: the source embedders' fingerprints, joined.
         embedding_seconds: seconds it took to compute the embeddings of all splits (when they
             were computed, whether or not this run found them cached), summed over sources.
+        adaptation_seconds: seconds the embedder's adaptation to the task took when it was
+            computed (language-model fine-tuning of the biLM; 0 for the others).
         embedding_tokens: tokens embedded for all splits (distinct token sequences).
         training_seconds_per_epoch: median seconds per training epoch (the mean in files that
             predate the median).
@@ -79,6 +81,7 @@ class Cell:
     examples_sha256: str | None
     embedder_fingerprint: str
     embedding_seconds: float
+    adaptation_seconds: float
     embedding_tokens: int
     training_seconds_per_epoch: float
     peak_memory_bytes: int
@@ -130,12 +133,24 @@ def _embedding_costs(fields: _Fields) -> tuple[float, int]:
         role_tokens = set()
         for source in sources:
             key = f"timings.embedding.{role}.{source}"
-            seconds += fields.get(f"{key}.embed_seconds_when_computed", (int, float))
+            # An unfrozen biLM embeds inside every training batch: its cost is in the epochs.
+            if fields.get(f"{key}.cache", str, optional=True) != "unfrozen":
+                seconds += fields.get(f"{key}.embed_seconds_when_computed", (int, float))
             role_tokens.add(fields.get(f"{key}.tokens", int))
         if len(role_tokens) != 1:
             raise fields.error(f"timings.embedding.{role}: sources embedded different token counts")
         tokens += role_tokens.pop()
     return seconds, tokens
+
+
+def _adaptation_seconds(fields: _Fields) -> float:
+    """Seconds the task adaptations took when they were computed (language-model fine-tuning;
+    0 for frozen and unfrozen embedders), summed over sources."""
+    records = fields.get("embedder_details.adaptation", dict, optional=True) or {}
+    return float(sum(
+        fields.get(f"embedder_details.adaptation.{source}.seconds", (int, float), optional=True) or 0
+        for source in records
+    ))
 
 
 def _mixes(fields: _Fields) -> tuple[LearnedMix, ...]:
@@ -262,6 +277,7 @@ def load_cell(path: Path) -> Cell:
         examples_sha256=examples_sha256,
         embedder_fingerprint="+".join(fingerprints),
         embedding_seconds=float(embedding_seconds),
+        adaptation_seconds=_adaptation_seconds(fields),
         embedding_tokens=embedding_tokens,
         training_seconds_per_epoch=float(per_epoch),
         peak_memory_bytes=fields.get("memory.peak_rss_bytes", int),

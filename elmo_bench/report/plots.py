@@ -80,9 +80,12 @@ def cost_vs_score_png(content: ReportContent) -> bytes:
     for index, task in enumerate(content.tasks):
         marker = _MARKERS[index % len(_MARKERS)]
         points = sorted(
-            (1000 / summary.embedding_tokens_per_second, summary)
-            for summary in content.summaries
-            if summary.task == task and summary.embedding_tokens_per_second
+            (
+                (1000 / summary.embedding_tokens_per_second, summary)
+                for summary in content.summaries
+                if summary.task == task and summary.embedding_tokens_per_second
+            ),
+            key=lambda point: point[0],  # embedders of equal cost keep their table order
         )
         if not points:
             continue

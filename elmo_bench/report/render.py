@@ -30,6 +30,7 @@ CSV_COLUMNS = (
     "paper",
     "paper_std",
     "embedding_seconds",
+    "adaptation_seconds",
     "training_seconds_per_epoch",
     "peak_memory_mib",
     "embedding_tokens_per_second",
@@ -97,6 +98,7 @@ def score_table(content: ReportContent) -> Table:
         "per seed",
         "paper",
         "embedding s",
+        "adaptation s",
         "training s/epoch",
         "peak MiB",
         "embedding tokens/s",
@@ -111,13 +113,14 @@ def score_table(content: ReportContent) -> Table:
             ", ".join(percent(score) for score in summary.scores),
             _paper(summary),
             amount(summary.embedding_seconds, 1),
+            amount(summary.adaptation_seconds, 1),
             amount(summary.training_seconds_per_epoch, 1),
             amount(summary.peak_memory_mib, 0),
             amount(summary.embedding_tokens_per_second, 0),
         ]
         for summary in content.summaries
     ]
-    return Table(header, rows, "lllrrrrrrrr")
+    return Table(header, rows, "lllrrrrrrrrr")
 
 
 def comparison_table(comparisons: Sequence[PairedComparison]) -> Table:
@@ -237,7 +240,10 @@ def markdown_report(content: ReportContent, source: ReportSource) -> str:
         "`elmo+glove` (the papers add ELMo to a GloVe baseline); those systems used the original "
         "pretrained weights and their own task architectures. Costs are means over seeds: "
         "*embedding s* is the time it took to compute the embeddings of all three splits (when "
-        "they were computed, whether or not the cell then found them cached), *training s/epoch* "
+        "they were computed, whether or not the cell then found them cached; an unfrozen biLM "
+        "embeds inside its training epochs), *adaptation s* the time it took to fine-tune the "
+        "biLM as a language model on the task's training text (`elmo-lm-finetuned`; also "
+        "counted when cached), *training s/epoch* "
         "the median epoch time of the head (the mean in result files of format 1), *peak MiB* "
         "the cell process's peak resident memory (cached embeddings that were read count), "
         "*embedding tokens/s* the tokens of all splits over the embedding time.",

@@ -51,6 +51,8 @@ class ScoreSummary:
         paper, paper_std: the published number set beside this row (see
             :mod:`elmo_bench.report.reference`), or None.
         embedding_seconds: seconds to compute the embeddings of all three splits.
+        adaptation_seconds: seconds to adapt the embedder to the task (language-model
+            fine-tuning; 0 for the others).
         training_seconds_per_epoch: median seconds per training epoch.
         peak_memory_mib: peak resident memory of the cell's process.
         embedding_tokens_per_second: tokens embedded per second of embedding time.
@@ -67,6 +69,7 @@ class ScoreSummary:
     paper: float | None
     paper_std: float | None
     embedding_seconds: float
+    adaptation_seconds: float
     training_seconds_per_epoch: float
     peak_memory_mib: float
     embedding_tokens_per_second: float | None
@@ -157,6 +160,7 @@ def _summary(task: str, cells: Sequence[Cell]) -> ScoreSummary:
         paper=published[0] if published else None,
         paper_std=published[1] if published else None,
         embedding_seconds=_mean([cell.embedding_seconds for cell in cells]),
+        adaptation_seconds=_mean([cell.adaptation_seconds for cell in cells]),
         training_seconds_per_epoch=_mean([cell.training_seconds_per_epoch for cell in cells]),
         peak_memory_mib=_mean([cell.peak_memory_bytes / 2**20 for cell in cells]),
         embedding_tokens_per_second=None
