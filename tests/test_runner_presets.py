@@ -189,4 +189,5 @@ def test_command_line_parsing_and_listing():
     text = listing([])
     assert "trec6" in text and "TREC question classification" in text
     assert re.search(r"elmo-layer0 +elmo: layer 0, dropout 0.5\n", text)
+    assert re.search(r"elmo-unfrozen +elmo: all layers, learned scalar mix, dropout 0.5, biLM trained with the head\n", text)
     assert "smoke" in text and "standard" in text and "paper" in text

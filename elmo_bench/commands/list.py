@@ -30,6 +30,10 @@ def describe_use(use: SourceUse) -> str:
         parts.append("learned scalar mix")
     if use.dropout:
         parts.append(f"dropout {use.dropout:g}")
+    if use.adaptation == "lm-finetuned":
+        parts.append("biLM fine-tuned as a language model on the task's training text, then frozen")
+    elif use.adaptation == "unfrozen":
+        parts.append("biLM trained with the head")
     return f"{use.source}: {', '.join(parts)}"
 
 
