@@ -70,6 +70,15 @@ def smoke_cache(smoke, monkeypatch):
     return smoke["cache"]
 
 
+def report_tables(results: Path) -> tuple[list, list]:
+    """The scores and paired tests of the report a run left (its costs differ run to run)."""
+    document = json.loads((results / "smoke" / "results.json").read_text())
+    scores_rows = [(row["task"], row["embedder"], row["scores"]) for row in document["scores"]]
+    comparisons = [(row["task"], row["a"], row["b"], row["difference"], row["p_two_sided"])
+                   for row in document["comparisons"]]
+    return scores_rows, comparisons
+
+
 def test_smoke_preset_runs_the_whole_pipeline(smoke):
     assert smoke["seconds"] < 120
     files = cell_files(smoke["results"])
@@ -95,6 +104,9 @@ def test_smoke_preset_runs_the_whole_pipeline(smoke):
     assert json.loads((folder / STAGE_RECORD).read_text())["cost"]["steps"] == 20
     manifest = json.loads((smoke["results"] / "bench" / "smoke.json").read_text())
     assert [cell["status"] for cell in manifest["cells"]] == ["done"] * SMOKE_CELLS
+    scores_rows, comparisons = report_tables(smoke["results"])  # the report follows the grid
+    assert len(scores_rows) == SMOKE_CELLS and len(comparisons) == 5
+    assert (smoke["results"] / "smoke" / "README.md").is_file()
 
 
 def test_run_killed_mid_grid_resumes_to_the_same_results(smoke, smoke_cache, tmp_path, capsys):
@@ -120,7 +132,8 @@ def test_run_killed_mid_grid_resumes_to_the_same_results(smoke, smoke_cache, tmp
     files = cell_files(results)
     assert sorted(files) == sorted(cell_files(smoke["results"]))
     assert scores(files) == scores(cell_files(smoke["results"]))
-    assert not list(cells.glob(".*.tmp"))  # no temporary file left behind
+    assert report_tables(results) == report_tables(smoke["results"])
+    assert not list(cells.glob(".*"))  # no temporary file left behind
 
 
 def test_an_interrupted_bilm_stage_is_resumed_then_skipped(smoke_cache, tmp_path):

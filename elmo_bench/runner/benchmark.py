@@ -22,6 +22,7 @@ from elmo_bench import paths
 from elmo_bench.pretrain.bilm import write_json
 from elmo_bench.runner.executors import make_executor
 from elmo_bench.runner.grid import GridReport, plan_cells, run_grid, select
+from elmo_bench.report import build_report
 from elmo_bench.runner.smoke_data import write_smoke_data
 from elmo_bench.runner.stages import StageOutcome, check_stages, run_stages
 from elmo_bench.settings import SettingsError
@@ -36,6 +37,7 @@ class BenchmarkOutcome:
     manifest: Path
     stages: list[StageOutcome]
     grid: GridReport
+    report_dir: Path | None
 
     @property
     def failed(self) -> int:
@@ -139,6 +141,10 @@ def run_benchmark(
     log(f"{len(specs)} cells ({len(settings['tasks'])} tasks x {len(settings['embedders'])} "
         f"embedders x {len(settings['seeds'])} seeds) -> {cells_dir}, executor {executor.name}")
     grid = run_grid(specs, executor, progress=progress)
+    report_dir = None
+    if not grid.with_status("failed"):
+        report_dir = Path(results_dir) / (settings["report_dir"] or settings["preset"])
+        build_report(cells_dir, report_dir)
 
     manifest = Path(results_dir) / "bench" / f"{settings['preset']}.json"
     write_json(manifest, {
@@ -153,16 +159,20 @@ def run_benchmark(
         "grid_seconds": grid.seconds,
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     })
-    return BenchmarkOutcome(cells_dir, manifest, stages, grid)
+    return BenchmarkOutcome(cells_dir, manifest, stages, grid, report_dir)
 
 
 def describe_outcome(outcome: BenchmarkOutcome) -> str:
     """One closing line: cells done, skipped and failed, time, where the files are."""
     grid = outcome.grid
     counts = {status: len(grid.with_status(status)) for status in ("done", "skipped", "failed")}
+    tables = (
+        f"; tables and plots in {outcome.report_dir}" if outcome.report_dir is not None
+        else "; no report while cells fail"
+    )
     return (
         f"{counts['done']} cells run, {counts['skipped']} done before, {counts['failed']} failed "
-        f"in {grid.seconds:.1f} s; results in {outcome.cells_dir}"
+        f"in {grid.seconds:.1f} s; results in {outcome.cells_dir}{tables}"
     )
 
 

@@ -13,6 +13,10 @@ Settings (see :data:`DEFAULTS` for every key and its default):
     set is written there first (default ``<stages_dir>/smoke-data``).
 ``stages_dir``
     where pretraining stages write their outputs (default ``$ELMO_BENCH_CACHE/stages``).
+``report_dir``
+    where the tables and plots of :func:`elmo_bench.report.build_report` go once every cell is
+    done, relative to the results folder (default ``<preset>``; ``standard``: the results folder
+    itself, so ``make bench`` leaves ``results/README.md``).
 ``pretrain.glove`` / ``pretrain.bilm``
     the GloVe and biLM pretraining stages. A stage runs only when a selected embedder reads its
     source and ``embedder.<source>`` does not already name vectors/weights: set
@@ -51,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "data_dir": None,
     "smoke_data": False,
     "stages_dir": None,
+    "report_dir": None,
     "device": "cpu",
     "threads": 1,
     "tasks": list(ALL_TASKS),
@@ -141,6 +146,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         # Caps sized from single cells measured on 2 shared cores (README, "The benchmark grid"):
         # about 5 hours in all, of which SQuAD (a BiDAF head over 10,570 dev questions) is a third.
         "seeds": [1, 2],
+        "report_dir": ".",
         "threads": 2,  # one cell at a time on a 2-core machine; with --executor pool set threads=1
         "pretrain": {
             "glove": {"dim": 128, "epochs": 15},
