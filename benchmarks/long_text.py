@@ -79,6 +79,7 @@ ELMO_PROJECTION_CHUNK_BYTES = 64 * MB  # lstm.py's _PRE_ACTIVATION_BUDGET float3
 ELMO_CHAR_ID_BYTES_PER_TOKEN = MAX_CHARS * 8 + (56 + MAX_CHARS * 8)
 ELMO_TOKEN_VECTOR_COPIES = 3
 TRANSFORMER_BLOCK_HIDDEN_COPIES = 8
+TRANSFORMER_BATCH_WINDOWS = 32  # windows per forward pass of the transformer mode
 TRANSFORMER_PIECE_BYTES = 300
 GLIBC_MMAP_THRESHOLD_MAX = 32 * MB
 
@@ -208,15 +209,16 @@ def transformer_bytes(shape: TransformerShape, tokens: int, pieces: int) -> int:
     """Estimated peak bytes above the loaded transformer to embed one sequence of ``tokens`` words
     in ``pieces`` word pieces, in two phases (float32 throughout):
 
-    - the forward pass, over every window at once (``TransformerEmbedder`` puts all windows of one
-      sequence into a single pass, whatever its ``batch_size``): per window of ``W`` pieces the
-      ``blocks + 1`` hidden states it returns (``[W, H]`` each), and one block's transients: about
+    - the forward passes, ``TRANSFORMER_BATCH_WINDOWS`` windows at a time, beside the output
+      ``[layers, windows * W, H]`` that the embedder allocates first and fills batch by batch: per
+      window of ``W`` pieces in the batch, the ``blocks + 1`` hidden states the model returns
+      (``[W, H]`` each), and one block's transients: about
       8 ``[W, H]`` tensors (query, key, value, attention context, output projection, residual and
       layer norm, feed-forward output, its residual and layer norm) and the feed-forward's
       ``[W, intermediate]`` before and after GELU. SDPA's fused CPU kernel materialises no
       ``[W, W]`` attention scores (torch's SDPA on 30 windows of 512 pieces, 12 heads, peaked at
       56 MB with a mask, where the scores alone would take 360 MB);
-    - pooling to words: the stacked hidden states ``[layers, windows * W, H]``, the gathered piece
+    - pooling to words: that output, the gathered piece
       vectors ``[layers, pieces, H]``, and three ``[layers, tokens, H]`` tensors (the word sums,
       their means, and the padded output the embedder allocates first).
 
@@ -227,11 +229,14 @@ def transformer_bytes(shape: TransformerShape, tokens: int, pieces: int) -> int:
     """
     windows, window_pieces = shape.windows(pieces)
     positions = windows * window_pieces
-    forward = 4 * positions * ((shape.blocks + 1 + TRANSFORMER_BLOCK_HIDDEN_COPIES) * shape.hidden
-                               + 2 * shape.intermediate)
-    pooling = 4 * shape.layers * shape.hidden * (positions + pieces + 3 * tokens)
-    largest_forward_tensor = 4 * positions * shape.intermediate
-    model = forward + pooling if largest_forward_tensor < GLIBC_MMAP_THRESHOLD_MAX else max(forward, pooling)
+    batch_positions = min(windows, TRANSFORMER_BATCH_WINDOWS) * window_pieces
+    output = 4 * shape.layers * shape.hidden * positions
+    transients = 4 * batch_positions * (
+        (shape.blocks + 1 + TRANSFORMER_BLOCK_HIDDEN_COPIES) * shape.hidden + 2 * shape.intermediate)
+    pooling = output + 4 * shape.layers * shape.hidden * (pieces + 3 * tokens)
+    largest_forward_tensor = 4 * batch_positions * shape.intermediate
+    model = (transients + pooling if largest_forward_tensor < GLIBC_MMAP_THRESHOLD_MAX
+             else max(output + transients, pooling))
     return tokens * TEXT_BYTES_PER_TOKEN + pieces * TRANSFORMER_PIECE_BYTES + model
 
 
@@ -337,7 +342,7 @@ def _load_embedder(args: argparse.Namespace, mode: str):
     if mode == "transformer":
         from elmo_bench.embedders.transformer import TransformerEmbedder
 
-        return TransformerEmbedder(_transformer_model_dir(args))
+        return TransformerEmbedder(_transformer_model_dir(args), batch_size=TRANSFORMER_BATCH_WINDOWS)
     if args.elmo_options is not None:
         return ElmoEmbedder.from_files(args.elmo_options, args.elmo_weights)
     return ElmoEmbedder.from_name(args.elmo_model)

@@ -338,10 +338,14 @@ class TransformerEmbedder(Embedder):
         for row, window in enumerate(windows):
             input_ids[row, : len(window)] = torch.tensor(window)
             attention[row, : len(window)] = 1
-        batches = []
-        for ids, mask in zip(input_ids.split(self.batch_size), attention.split(self.batch_size)):
+        hidden = torch.empty(len(self.layers), len(windows), longest, self.dim)
+        for start in range(0, len(windows), self.batch_size):
+            rows = slice(start, start + self.batch_size)
             output = self.model(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), output_hidden_states=True
+                input_ids=input_ids[rows].to(self.device),
+                attention_mask=attention[rows].to(self.device),
+                output_hidden_states=True,
             )
-            batches.append(torch.stack([output.hidden_states[layer] for layer in self.layers]).float().cpu())
-        return torch.cat(batches, dim=1)
+            for index, layer in enumerate(self.layers):  # copied in place: no second full copy
+                hidden[index, rows] = output.hidden_states[layer].float().cpu()
+        return hidden
