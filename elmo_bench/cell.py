@@ -1,6 +1,8 @@
 """One cell of the benchmark grid: (task, embedder, seed) -> a result record.
 
-:func:`run_cell` reads the task's splits, embeds them through the cache, trains the head with early
+:func:`run_cell` adapts the embedder to the task where it asks for that (:mod:`elmo_bench.finetune`:
+a language-model fine-tuned or an unfrozen biLM), reads the task's splits, embeds them through the
+cache (an unfrozen biLM instead embeds inside every batch), trains the head with early
 stopping on dev, scores dev and test, and returns a JSON-serialisable record of the scores, the
 per-example outcomes behind them, the protocol (splits, data sha256, metric, settings), the
 embedder's fingerprint, the costs (embedding, training per epoch, evaluation, tokens/s, peak

