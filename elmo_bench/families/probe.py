@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from elmo_bench.embedded_split import EmbeddedSplit
+from elmo_bench.families.tagging import padded_label_ids
 from elmo_bench.heads.linear_probe import LinearProbe
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput
 from elmo_bench.task import Task
@@ -87,14 +88,8 @@ class TokenProbeTask(Task):
         self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]
     ) -> torch.Tensor:
         inputs = split.word_inputs([split.sequence_ids[i][0] for i in indices])
-        label_ids = {label: index for index, label in enumerate(head.labels)}
-        targets = torch.zeros(inputs.mask.shape, dtype=torch.long, device=inputs.mask.device)
-        for row, index in enumerate(indices):
-            labels = split.examples[index].labels
-            targets[row, : len(labels)] = torch.tensor(
-                [label_ids[label] for label in labels], device=targets.device
-            )
-        return head.loss(inputs, targets)
+        labels = [split.examples[i].labels for i in indices]
+        return head.loss(inputs, padded_label_ids(labels, head.labels, inputs.mask))
 
     def predict(
         self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]

@@ -29,6 +29,18 @@ class TaggedSentence:
             raise ValueError(f"{len(self.tokens)} tokens but {len(self.tags)} tags: {self.tokens}")
 
 
+def padded_label_ids(
+    label_sequences: Sequence[Sequence[str]], label_names: Sequence[str], mask: torch.Tensor
+) -> torch.Tensor:
+    """``[batch, time]`` int64 index in ``label_names`` of each token's label (0 past each
+    sequence's end), on ``mask``'s device; ``mask`` is the batch's ``[batch, time]`` token mask."""
+    label_ids = {label: index for index, label in enumerate(label_names)}
+    targets = torch.zeros(mask.shape, dtype=torch.long, device=mask.device)
+    for row, labels in enumerate(label_sequences):
+        targets[row, : len(labels)] = torch.tensor([label_ids[label] for label in labels], device=mask.device)
+    return targets
+
+
 class TaggingTask(Task):
     """IOB2 tagging scored by strict entity spans; tags come from the training split."""
 
@@ -52,13 +64,7 @@ class TaggingTask(Task):
         self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]
     ) -> torch.Tensor:
         inputs = split.word_inputs([split.sequence_ids[i][0] for i in indices])
-        label_ids = {label: index for index, label in enumerate(head.labels)}
-        tags = torch.zeros(inputs.mask.shape, dtype=torch.long, device=inputs.mask.device)
-        for row, index in enumerate(indices):
-            example_tags = split.examples[index].tags
-            tags[row, : len(example_tags)] = torch.tensor(
-                [label_ids[tag] for tag in example_tags], device=tags.device
-            )
+        tags = padded_label_ids([split.examples[i].tags for i in indices], head.labels, inputs.mask)
         return head.loss(inputs, tags)
 
     def predict(
