@@ -164,22 +164,24 @@ def run_cell(
     """
     say = log or (lambda line: None)
     started = time.perf_counter()
-    adaptation = adapt_to_task(task, embedder, cache.root, say)
-    embedder = adaptation.embedder
-    splits: dict[str, EmbeddedSplit] = {}
-    timings: dict[str, Any] = {
-        "adaptation_seconds": time.perf_counter() - started, "read_seconds": {}, "embedding": {}
-    }
+    timings: dict[str, Any] = {"read_seconds": {}, "embedding": {}}
+    examples: dict[str, list[Any]] = {}
     for role in ROLES:
         read_started = time.perf_counter()
-        examples = task.read_checked(role)
+        examples[role] = task.read_checked(role)
         timings["read_seconds"][role] = time.perf_counter() - read_started
+    adaptation_started = time.perf_counter()
+    adaptation = adapt_to_task(task, embedder, examples, cache.root, say)
+    embedder = adaptation.embedder
+    timings["adaptation_seconds"] = time.perf_counter() - adaptation_started
+    splits: dict[str, EmbeddedSplit] = {}
+    for role in ROLES:
         splits[role] = embed_split(
-            examples, task.token_sequences, embedder, cache, task.training_config.device, progress,
-            adaptation.unfrozen,
+            examples[role], task.token_sequences, embedder, cache, task.training_config.device,
+            progress, adaptation.unfrozen,
         )
         timings["embedding"][role] = _embedding_costs(splits[role], embedder)
-        say(f"{role}: {len(examples)} examples, {splits[role].n_tokens} distinct-sequence tokens")
+        say(f"{role}: {len(examples[role])} examples, {splits[role].n_tokens} distinct-sequence tokens")
 
     seed_everything(seed)
     config = task.training_config

@@ -9,7 +9,7 @@ Frozen parts are left as they are.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,14 +36,14 @@ class TaskAdaptation:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def _distinct_sequences(task: Task, role: str) -> list[tuple[str, ...]]:
-    sequences = (
-        tuple(sequence) for example in task.read_checked(role) for sequence in task.token_sequences(example)
-    )
+def _distinct_sequences(task: Task, examples: Sequence[Any]) -> list[tuple[str, ...]]:
+    sequences = (tuple(sequence) for example in examples for sequence in task.token_sequences(example))
     return list(dict.fromkeys(sequence for sequence in sequences if sequence))
 
 
-def _lm_finetuned_part(task: Task, part: EmbedderPart, cache_root: Path) -> tuple[EmbedderPart, dict[str, Any]]:
+def _lm_finetuned_part(
+    task: Task, examples: Mapping[str, Sequence[Any]], part: EmbedderPart, cache_root: Path
+) -> tuple[EmbedderPart, dict[str, Any]]:
     settings = part.settings
     if settings.get("pretrain_run") is None:
         raise SettingsError(
@@ -54,7 +54,8 @@ def _lm_finetuned_part(task: Task, part: EmbedderPart, cache_root: Path) -> tupl
         steps=settings["lm_finetune_steps"], learning_rate=settings["lm_finetune_learning_rate"]
     )
     adapted = adapted_bilm(
-        settings["pretrain_run"], _distinct_sequences(task, "train"), _distinct_sequences(task, "dev"),
+        settings["pretrain_run"], _distinct_sequences(task, examples["train"]),
+        _distinct_sequences(task, examples["dev"]),
         schedule, cache_root,
     )
     loaded = load_source(
@@ -65,9 +66,14 @@ def _lm_finetuned_part(task: Task, part: EmbedderPart, cache_root: Path) -> tupl
 
 
 def adapt_to_task(
-    task: Task, embedder: ComparedEmbedder, cache_root: Path, log: Callable[[str], None] | None = None
+    task: Task,
+    embedder: ComparedEmbedder,
+    examples: Mapping[str, Sequence[Any]],
+    cache_root: Path,
+    log: Callable[[str], None] | None = None,
 ) -> TaskAdaptation:
-    """Prepare ``embedder``'s parts for ``task`` (see the module docstring).
+    """Prepare ``embedder``'s parts for ``task`` (see the module docstring); ``examples`` holds
+    the task's examples by role (language-model fine-tuning reads ``train`` and ``dev``).
 
     Raises:
         SettingsError: an ``lm-finetuned`` part without ``embedder.elmo.pretrain_run``.
@@ -79,7 +85,7 @@ def adapt_to_task(
     for part in embedder.parts:
         source = part.use.source
         if part.use.adaptation == "lm-finetuned":
-            part, record = _lm_finetuned_part(task, part, cache_root)
+            part, record = _lm_finetuned_part(task, examples, part, cache_root)
             adaptation.records[source] = {"adaptation": "lm-finetuned", **record}
             before, after = (
                 f"{record[key]['mean_ppl']:.1f}" if record[key] else "n/a"

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from elmo_bench.atomic import building_folder
+from elmo_bench.cache import cache_key
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.pretrain.bilm import (
     CHECKPOINT_NAME,
@@ -85,13 +86,6 @@ class AdaptedBiLm:
     options: Path
     weights: Path
     record: dict[str, Any]
-
-
-def _sentences_sha256(sentences: Sequence[Sequence[str]]) -> str:
-    digest = hashlib.sha256()
-    for sentence in sentences:
-        digest.update(json.dumps(list(sentence), ensure_ascii=False).encode("utf-8") + b"\n")
-    return digest.hexdigest()
 
 
 def _run_files(pretrain_run: Path) -> tuple[Path, Path]:
@@ -186,8 +180,8 @@ def adapted_bilm(
     checkpoint_path, _ = _run_files(pretrain_run)
     key_parts = {
         "checkpoint_sha256": file_sha256(checkpoint_path),
-        "train": _sentences_sha256(train_sentences),
-        "dev": _sentences_sha256(dev_sentences),
+        "train": cache_key("lm-finetune train text", train_sentences),
+        "dev": cache_key("lm-finetune dev text", dev_sentences),
         "settings": dataclasses.asdict(settings),
         "version": ADAPTATION_VERSION,
     }

@@ -22,6 +22,7 @@ from torch import nn
 
 from elmo_bench.embedders.elmo.bilm import ElmoBiLm
 from elmo_bench.embedders.elmo.chars import BOS_TOKEN, EOS_TOKEN, token_char_ids
+from elmo_bench.embedders.elmo.embedder import framed_token_index
 from elmo_bench.pretrain.bilm import encode_distinct_tokens
 
 
@@ -50,12 +51,7 @@ class UnfrozenElmo(nn.Module):
                 row_of.setdefault(token, len(row_of))
         char_ids = torch.tensor([token_char_ids(token) for token in row_of], device=device)
         vectors = encode_distinct_tokens(self.bilm.token_encoder, char_ids)  # [U, P]
-        longest = max(len(sentence) for sentence in sentences)
-        index = torch.zeros(len(sentences), longest + 2, dtype=torch.long)  # padding reads <S>
-        for row, sentence in enumerate(sentences):
-            index[row, 1 : len(sentence) + 1] = torch.tensor([row_of[token] for token in sentence])
-            index[row, len(sentence) + 1] = 1
-        lengths = torch.tensor([len(sentence) + 2 for sentence in sentences])
+        index, lengths = framed_token_index(sentences, row_of)
         output = self.bilm.forward_token_vectors(vectors[index.to(device)], lengths)
         mask = output.mask[:, 2:].to(output.layers.dtype)  # [B, max_len]: True up to each length
         return output.layers[:, :, 1:-1] * mask[None, :, :, None]

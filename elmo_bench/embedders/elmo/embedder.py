@@ -48,6 +48,25 @@ def length_sorted_batches(lengths: Sequence[int], max_batch_tokens: int, max_bat
     return batches
 
 
+def framed_token_index(rows: Sequence[Sequence[str]], token_rows: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row as ``<S> tokens </S>``, as indices into a table of token vectors.
+
+    Args:
+        rows: token sequences; ``token_rows`` maps each of their tokens, ``<S>`` and ``</S>`` to
+            its row of the table.
+
+    Returns:
+        ``(index [batch, max_len + 2], lengths [batch])``: int64, padding reads ``<S>``'s row;
+        lengths count the two markers.
+    """
+    max_len = max(len(row) for row in rows)
+    index = torch.full((len(rows), max_len + 2), token_rows[BOS_TOKEN], dtype=torch.long)
+    for r, row in enumerate(rows):
+        index[r, 1 : len(row) + 1] = torch.tensor([token_rows[t] for t in row], dtype=torch.long)
+        index[r, len(row) + 1] = token_rows[EOS_TOKEN]
+    return index, torch.tensor([len(row) + 2 for row in rows])
+
+
 class ElmoEmbedder(Embedder):
     """All ``L + 1`` biLM layers (boundaries removed) of a frozen biLM.
 
@@ -175,12 +194,6 @@ class ElmoEmbedder(Embedder):
 
     def _run_batch(self, rows: list[list[str]], token_rows: dict[str, int], table: torch.Tensor) -> torch.Tensor:
         """``[L + 1, batch, max_len, 2P]`` for one batch, boundaries removed."""
-        max_len = max(len(r) for r in rows)
-        bos, eos = token_rows[BOS_TOKEN], token_rows[EOS_TOKEN]
-        index = torch.full((len(rows), max_len + 2), bos, dtype=torch.long)
-        for r, row in enumerate(rows):
-            index[r, 1 : len(row) + 1] = torch.tensor([token_rows[t] for t in row], dtype=torch.long)
-            index[r, len(row) + 1] = eos
-        lengths = torch.tensor([len(r) + 2 for r in rows])
+        index, lengths = framed_token_index(rows, token_rows)
         output = self.bilm.forward_token_vectors(table[index.to(self.device)], lengths)
         return output.layers[:, :, 1:-1]
