@@ -54,6 +54,7 @@ from elmo_bench.atomic import write_atomically
 from elmo_bench.embedders.elmo.chars import MAX_CHARS
 from elmo_bench.embedders.elmo.embedder import DEFAULT_MAX_BATCH_TOKENS, ElmoEmbedder
 from elmo_bench.embedders.elmo.flops import char_cnn_flops, lstm_flops
+from elmo_bench.embedders.elmo.lstm import PRE_ACTIVATION_POSITIONS, gate_row_elements
 from elmo_bench.embedders.elmo.options import ElmoOptions
 from elmo_bench.machine import matmul_flops_per_second, rss_mb
 from elmo_bench.paths import data_dir
@@ -75,7 +76,6 @@ MB = 2**20
 TEXT_BYTES_PER_TOKEN = 100
 GLOVE_BYTES_PER_TOKEN = 8 + 2 * 300 * 4
 ELMO_LAYER_COPIES = 2
-ELMO_PROJECTION_CHUNK_BYTES = 64 * MB  # lstm.py's _PRE_ACTIVATION_BUDGET float32 elements
 ELMO_CHAR_ID_BYTES_PER_TOKEN = MAX_CHARS * 8 + (56 + MAX_CHARS * 8)
 ELMO_TOKEN_VECTOR_COPIES = 3
 TRANSFORMER_BLOCK_HIDDEN_COPIES = 8
@@ -169,8 +169,7 @@ def elmo_bytes(mode: str, tokens: int, distinct: int, options: ElmoOptions) -> i
     - the char-CNN over the batch's new tokens, ``ElmoEmbedder.CHAR_CNN_CHUNK`` at a time, so its
       transient memory is that of one chunk (:func:`char_cnn_bytes_per_token`);
     - the biLSTM over the batch's positions: its input pre-activations (``2 x 4C`` floats a
-      position, in chunks of ``ELMO_PROJECTION_CHUNK_BYTES``, each released before the next is
-      computed), and at most two float32 copies of
+      position, in chunks of ``PRE_ACTIVATION_POSITIONS`` positions, in one buffer per layer), and at most two float32 copies of
       the ``[L + 1, positions, 2P]`` layers (the LSTM's inputs and outputs, then its re-ordered
       results, the layer-0 vectors and their stack; the small model's biLM alone peaked at 177 MB
       on a 20,000-token sequence while two pre-activation chunks coexisted, 128 MB of it
@@ -188,7 +187,7 @@ def elmo_bytes(mode: str, tokens: int, distinct: int, options: ElmoOptions) -> i
     positions = tokens + 2 if mode == "elmo-document" else min(tokens, DEFAULT_MAX_BATCH_TOKENS)
     new_per_batch = min(new_tokens, positions)
     char_cnn = min(new_per_batch, ElmoEmbedder.CHAR_CNN_CHUNK) * char_cnn_bytes_per_token(options)
-    pre_activations = min(positions * 2 * 4 * options.cell_dim * 4, ELMO_PROJECTION_CHUNK_BYTES)
+    pre_activations = min(positions, PRE_ACTIVATION_POSITIONS) * gate_row_elements(options.cell_dim) * 4
     lstm = pre_activations + ELMO_LAYER_COPIES * positions * layer_bytes
     kept = (tokens * (TEXT_BYTES_PER_TOKEN + layer_bytes)
             + new_tokens * ELMO_TOKEN_VECTOR_COPIES * options.projection_dim * 4

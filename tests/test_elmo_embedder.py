@@ -4,7 +4,7 @@ import torch
 
 from elmo_bench.embedders.elmo.bilm import remove_sentence_boundaries
 from elmo_bench.embedders.elmo.chars import batch_to_ids
-from elmo_bench.embedders.elmo.embedder import ElmoEmbedder, length_sorted_batches
+from elmo_bench.embedders.elmo.embedder import ElmoEmbedder, length_sorted_batches, packed_rows
 from elmo_bench.embedders.elmo.weights import load_bilm
 
 SENTENCES = [
@@ -22,11 +22,15 @@ def embedder(tiny_elmo_dir):
     return ElmoEmbedder.from_files(tiny_elmo_dir / "options.json", tiny_elmo_dir / "weights.hdf5", max_batch_tokens=24)
 
 
-def test_matches_the_plain_bilm_forward(embedder, tiny_elmo_dir):
+@pytest.mark.parametrize("max_batch_tokens, max_batch_size", [(24, 512), (40, 2), (400, 1)])
+def test_matches_the_plain_bilm_forward(tiny_elmo_dir, max_batch_tokens, max_batch_size):
+    """Alone, a row each (24 tokens, 512 rows: too short to share a row) and packed several to a
+    row (40 tokens over 2 rows: rows of up to 20; 400 over 1: every sentence in one row)."""
     bilm = load_bilm(tiny_elmo_dir / "options.json", tiny_elmo_dir / "weights.hdf5")
     with torch.no_grad():
         output = bilm(batch_to_ids(SENTENCES))
     reference = torch.stack([remove_sentence_boundaries(layer, output.mask)[0] for layer in output.layers])
+    embedder = ElmoEmbedder(bilm, max_batch_tokens=max_batch_tokens, max_batch_size=max_batch_size)
     layers = embedder.embed(SENTENCES)
     assert layers.activations.shape == (3, len(SENTENCES), 10, 32)
     torch.testing.assert_close(layers.activations, reference, atol=1e-5, rtol=0)
@@ -92,7 +96,24 @@ def test_reduced_precision_close_to_float32(embedder, tiny_elmo_dir, dtype, tole
     assert 0 < relative < tolerance
 
 
-def test_compiled_cell_gives_the_same_vectors(embedder, tiny_elmo_dir):
+def test_compiled_cell_gives_the_same_vectors_without_recompiling(embedder, tiny_elmo_dir):
+    """The fused step is compiled once, up front: rows that end, rows that restart and calls of
+    different sizes must not compile it again in the middle of a run."""
     compiled = ElmoEmbedder.from_files(tiny_elmo_dir / "options.json", tiny_elmo_dir / "weights.hdf5", compile=True)
     assert compiled.fingerprint == embedder.fingerprint
-    torch.testing.assert_close(compiled.embed(SENTENCES).activations, embedder.embed(SENTENCES).activations, atol=1e-5, rtol=0)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for max_batch_tokens, max_batch_size in [(24, 512), (40, 2), (400, 1)]:
+            compiled.max_batch_tokens, compiled.max_batch_size = max_batch_tokens, max_batch_size
+            torch.testing.assert_close(compiled.embed(SENTENCES).activations, embedder.embed(SENTENCES).activations, atol=1e-5, rtol=0)
+
+
+def test_packed_rows_fill_calls_with_rows_of_equal_length():
+    lengths = [30, 12] + [2, 3, 4, 5, 6] * 40  # framed lengths, 842 tokens
+    calls = packed_rows(lengths, max_batch_tokens=120, max_batch_size=8)  # rows of 15 at least
+    placed = [i for call in calls for row in call for i in row]
+    assert sorted(placed) == list(range(len(lengths)))
+    assert calls[0][0] == [0]  # the longest sets the first call's rows: 4 of 30
+    loads = [[sum(lengths[i] for i in row) for row in call] for call in calls]
+    assert all(len(call) <= 8 and len(call) * max(load) <= 120 for call, load in zip(calls, loads))
+    assert len(calls) <= 842 // 120 + 2  # nearly full calls
+    assert all(max(load) - min(load) <= 1 for load in loads[:-1])  # rows end together

@@ -1,4 +1,5 @@
 """The biLSTM's in-place inference loop and its autograd loop compute the same thing."""
+import pytest
 import torch
 
 from elmo_bench.embedders.elmo.lstm import ElmoLstm
@@ -33,3 +34,19 @@ def test_a_row_does_not_depend_on_its_batch():
         batched, _ = lstm(inputs, lengths)
         alone, _ = lstm(inputs[2:3, :4], lengths[2:3])
     torch.testing.assert_close(batched[1][2, :4], alone[1][0], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_segments_packed_in_a_row_run_as_rows_of_their_own(grad):
+    """Continuous batching: a row holding several segments gives each segment's own outputs."""
+    torch.manual_seed(2)
+    lstm = ElmoLstm(OPTIONS)
+    segments = [torch.randn(3, 5), torch.randn(1, 5), torch.randn(4, 5)]
+    packed = torch.cat(segments)[None]  # [1, 8, 5]
+    starts = torch.zeros(1, 8, dtype=torch.bool)
+    starts[0, [0, 3, 4]] = True
+    with torch.set_grad_enabled(grad):
+        together, _ = lstm(packed, torch.tensor([8]), segment_starts=starts)
+        alone = [lstm(segment[None], torch.tensor([len(segment)]))[0] for segment in segments]
+    for layer in range(OPTIONS.n_layers):
+        torch.testing.assert_close(together[layer][0], torch.cat([a[layer][0] for a in alone]), atol=1e-6, rtol=0)

@@ -116,7 +116,7 @@ def test_lengths_beyond_the_limit_are_refused_with_the_estimate(long_text, tiny_
     ])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "elmo-document at 10,000,000 tokens: refused: estimated at least 12,004 MB" in printed
+    assert "elmo-document at 10,000,000 tokens: refused: estimated at least 11,941 MB" in printed
     assert "exceeds --max-memory-mb 1,000" in printed
     summary = json.loads(out.read_text())
     assert [m["status"] for m in summary["measurements"]] == ["refused", "refused"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import h5py
 import torch
 
-from ..embedders.elmo.embedder import DTYPES, ElmoEmbedder
+from ..embedders.elmo.embedder import DEFAULT_MAX_BATCH_TOKENS, DTYPES, ElmoEmbedder
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(layers="all")
     parser.add_argument("--dtype", choices=["float32", "float16"], default="float32", help="stored dtype")
     parser.add_argument("--compute-dtype", choices=sorted(DTYPES), default="float32", help="dtype of the matrix products")
-    parser.add_argument("--batch-tokens", type=int, default=8192, help="padded tokens per batch")
+    parser.add_argument("--batch-tokens", type=int, default=DEFAULT_MAX_BATCH_TOKENS, help="tokens per biLSTM call (bounds memory)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--compile", action="store_true", help="fuse the LSTM step with torch.compile (~30 s once; faster on large inputs)")

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from elmo_bench.embedders.base import Embedder
+from elmo_bench.embedders.elmo.embedder import DEFAULT_MAX_BATCH_TOKENS
 from elmo_bench.heads.scalar_mix_input import InputSpec
 from elmo_bench.settings import SettingsError, did_you_mean, merge_settings
 
@@ -110,7 +111,7 @@ DEFAULT_SOURCES: Mapping[str, Mapping[str, Any]] = {
         "lm_finetune_steps": 150,
         "lm_finetune_learning_rate": 5e-4,
         "dtype": "float32",
-        "max_batch_tokens": 8192,
+        "max_batch_tokens": DEFAULT_MAX_BATCH_TOKENS,
         "device": "cpu",
     },
     "glove": {"vectors": None, "lowercase_fallback": True, "oov": "zero"},

@@ -109,17 +109,21 @@ class ElmoBiLm(nn.Module):
         framed, lengths = add_sentence_boundaries(char_ids)
         return self.forward_token_vectors(self.encode_tokens(framed), lengths)
 
-    def forward_token_vectors(self, token_vectors: torch.Tensor, lengths: torch.Tensor) -> BiLmOutput:
+    def forward_token_vectors(
+        self, token_vectors: torch.Tensor, lengths: torch.Tensor, segment_starts: torch.Tensor | None = None
+    ) -> BiLmOutput:
         """Run the biLSTM on precomputed token vectors.
 
         Args:
             token_vectors: ``[batch, time + 2, P]`` including the ``<S>``/``</S>`` vectors.
             lengths: int ``[batch]`` real lengths including the two markers.
+            segment_starts: bool ``[batch, time + 2]``: rows packed with several framed sentences,
+                each run from a zero state (see :meth:`ElmoLstm.forward`).
         """
         time = token_vectors.shape[1]
         mask = torch.arange(time, device=token_vectors.device)[None, :] < lengths[:, None].to(token_vectors.device)
         initial = self._initial_state(token_vectors.shape[0]) if self.stateful else None
-        lstm_layers, final = self.lstm(token_vectors, lengths, initial)
+        lstm_layers, final = self.lstm(token_vectors, lengths, initial, segment_starts)
         if self.stateful:
             self._update_state(final)
         layer0 = torch.cat([token_vectors, token_vectors], dim=-1) * mask[..., None].to(token_vectors.dtype)

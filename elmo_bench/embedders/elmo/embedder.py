@@ -1,15 +1,18 @@
 """ELMo as an :class:`~elmo_bench.embedders.base.Embedder`: all biLM layers for tokenized text.
 
-Throughput levers (DESIGN.md section 3): sentences are sorted by length across the whole input
-(not per batch) and packed into batches by a token budget, so there is almost no padding; the
-char-CNN runs once per distinct token of the input; the LSTM hoists each layer's input projection
-out of the time loop. Every sentence is embedded independently (the biLM is stateless here), so a
-sentence gets the same vectors whatever else is in the input.
+Throughput levers (DESIGN.md section 3): short sentences are packed back to back into rows of
+equal length (continuous batching: each sentence still starts from a zero state), so every step of
+the biLSTM multiplies a full batch of rows and there is no padding; the char-CNN runs once per
+distinct token of the input; the LSTM hoists each layer's input projection out of the time loop.
+Every sentence is embedded independently (the biLM is stateless here), so a sentence gets the same
+vectors whatever else is in the input.
 """
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,7 +27,8 @@ from .weights import load_bilm
 
 # Bump when a change to this package changes the vectors it computes (part of the fingerprint).
 COMPUTATION_VERSION = 1
-DEFAULT_MAX_BATCH_TOKENS = 8192
+# Framed tokens per biLSTM call: rows of 64 tokens, 512 rows (see packed_rows).
+DEFAULT_MAX_BATCH_TOKENS = 32768
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -48,23 +52,81 @@ def length_sorted_batches(lengths: Sequence[int], max_batch_tokens: int, max_bat
     return batches
 
 
-def framed_token_index(rows: Sequence[Sequence[str]], token_rows: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row as ``<S> tokens </S>``, as indices into a table of token vectors.
+def packed_rows(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int) -> list[list[list[int]]]:
+    """Plan the biLSTM calls: each call a list of rows, each row a list of sentence indices.
 
     Args:
-        rows: token sequences; ``token_rows`` maps each of their tokens, ``<S>`` and ``</S>`` to
-            its row of the table.
+        lengths: each sentence's framed length (tokens + the two markers).
 
-    Returns:
-        ``(index [batch, max_len + 2], lengths [batch])``: int64, padding reads ``<S>``'s row;
-        lengths count the two markers.
+    Sentences are placed back to back in rows (each still runs from a zero state), so the rows of
+    a call have almost the same length and every time step multiplies a full batch. A call's rows
+    hold ``T`` framed tokens: ``max_batch_tokens // max_batch_size``, or the longest sentence
+    waiting when it is longer, or less when little text is left (so the last call still has many
+    rows); it has ``min(max_batch_size, max_batch_tokens // T)`` rows (fewer when less text is
+    left). Sentences go longest first, each to the currently shortest row if it fits there; one
+    that does not waits for the next call.
     """
-    max_len = max(len(row) for row in rows)
-    index = torch.full((len(rows), max_len + 2), token_rows[BOS_TOKEN], dtype=torch.long)
-    for r, row in enumerate(rows):
-        index[r, 1 : len(row) + 1] = torch.tensor([token_rows[t] for t in row], dtype=torch.long)
-        index[r, len(row) + 1] = token_rows[EOS_TOKEN]
-    return index, torch.tensor([len(row) + 2 for row in rows])
+    waiting = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    calls: list[list[list[int]]] = []
+    while waiting:
+        left = sum(lengths[i] for i in waiting)
+        row_length = max(lengths[waiting[0]], min(max_batch_tokens // max_batch_size, -(-left // max_batch_size)), 1)
+        n_rows = max(1, min(max_batch_size, max_batch_tokens // row_length, -(-left // row_length)))
+        rows: list[list[int]] = [[] for _ in range(n_rows)]
+        loads = [(0, row) for row in range(n_rows)]
+        later = []
+        for index in waiting:
+            load, row = loads[0]
+            if load + lengths[index] > row_length:
+                later.append(index)
+                continue
+            rows[row].append(index)
+            heapq.heapreplace(loads, (load + lengths[index], row))
+        calls.append([row for row in rows if row])
+        waiting = later
+    return calls
+
+
+@dataclass
+class PackedIndex:
+    """Rows of framed sentences placed back to back, as indices into a table of token vectors.
+
+    Attributes:
+        index: int64 ``[rows, max_len]``; padding reads ``<S>``'s row.
+        lengths: int64 ``[rows]``, markers included.
+        segment_starts: bool ``[rows, max_len]``, True at each sentence's ``<S>``.
+        offsets: per row, where each of its sentences' ``<S>`` is.
+    """
+
+    index: torch.Tensor
+    lengths: torch.Tensor
+    segment_starts: torch.Tensor
+    offsets: list[list[int]]
+
+
+def packed_token_index(rows: Sequence[Sequence[Sequence[str]]], token_rows: dict[str, int]) -> PackedIndex:
+    """Each row's sentences as ``<S> tokens </S>`` one after the other; ``token_rows`` maps each
+    token, ``<S>`` and ``</S>`` to its row of the table."""
+    bos, eos = token_rows[BOS_TOKEN], token_rows[EOS_TOKEN]
+    framed = [[[bos, *(token_rows[t] for t in sentence), eos] for sentence in row] for row in rows]
+    lengths = [sum(len(ids) for ids in row) for row in framed]
+    index = torch.full((len(rows), max(lengths)), bos, dtype=torch.long)
+    starts = torch.zeros(len(rows), max(lengths), dtype=torch.bool)
+    offsets = []
+    for r, row in enumerate(framed):
+        flat = [i for ids in row for i in ids]
+        index[r, : len(flat)] = torch.tensor(flat, dtype=torch.long)
+        row_offsets = [sum(len(ids) for ids in row[:k]) for k in range(len(row))]
+        starts[r, row_offsets] = True
+        offsets.append(row_offsets)
+    return PackedIndex(index, torch.tensor(lengths), starts, offsets)
+
+
+def framed_token_index(rows: Sequence[Sequence[str]], token_rows: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row as ``<S> tokens </S>``: ``(index [batch, max_len + 2], lengths [batch])`` as in
+    :func:`packed_token_index` with one sentence a row."""
+    packed = packed_token_index([[row] for row in rows], token_rows)
+    return packed.index, packed.lengths
 
 
 class ElmoEmbedder(Embedder):
@@ -76,8 +138,8 @@ class ElmoEmbedder(Embedder):
             parameters when not given).
         dtype: computation dtype, ``"float32"``, ``"bfloat16"`` or ``"float16"``; outputs are
             float32 either way.
-        max_batch_tokens: padded tokens per batch (rows x longest row).
-        max_batch_size: rows per batch.
+        max_batch_tokens: framed tokens per biLSTM call (rows x row length; bounds memory).
+        max_batch_size: rows per call (see :func:`packed_rows`).
         device: where to run.
         compile: fuse the LSTM's element-wise step with ``torch.compile`` (about 30 s once per
             process; worth it beyond a few thousand tokens).
@@ -153,21 +215,25 @@ class ElmoEmbedder(Embedder):
     ) -> Iterator[tuple[int, torch.Tensor]]:
         """Embed many sentences efficiently, yielding ``(index, layers [L + 1, len, 2P])``.
 
-        Sentences come out in length-sorted order, not input order; ``index`` says which input
-        each one is. Peak memory is bounded by ``max_batch_tokens``, not by the input size.
+        Sentences come out in the order of :func:`packed_rows`, not input order; ``index`` says
+        which input each one is. Peak memory is bounded by ``max_batch_tokens``, not by the input size.
         """
         lengths = [len(s) for s in sentences]
-        batches = length_sorted_batches(lengths, self.max_batch_tokens, self.max_batch_size)
+        calls = packed_rows([n + 2 for n in lengths], self.max_batch_tokens, self.max_batch_size)
         token_rows: dict[str, int] = {}
         token_table = torch.empty(0, self.bilm.options.projection_dim, dtype=DTYPES[self.dtype], device=self.device)
         with torch.inference_mode(), tqdm(total=sum(lengths), unit="tok", desc="ELMo", disable=not progress) as bar:
-            for batch in batches:
-                rows = [sentences[i] for i in batch]
-                token_table = self._add_tokens(rows, token_rows, token_table)
-                output = self._run_batch(rows, token_rows, token_table)
-                for row, index in enumerate(batch):
-                    yield index, output[:, row, : lengths[index]].float()
-                bar.update(sum(lengths[i] for i in batch))
+            for call in calls:
+                rows = [[sentences[i] for i in row] for row in call]
+                token_table = self._add_tokens([s for row in rows for s in row], token_rows, token_table)
+                packed = packed_token_index(rows, token_rows)
+                layers = self.bilm.forward_token_vectors(
+                    token_table[packed.index.to(self.device)], packed.lengths, packed.segment_starts
+                ).layers
+                for r, row in enumerate(call):
+                    for index, offset in zip(row, packed.offsets[r]):
+                        yield index, layers[:, r, offset + 1 : offset + 1 + lengths[index]].float()
+                bar.update(sum(lengths[i] for row in call for i in row))
 
     # Distinct tokens whose char-CNN vectors are kept between batches: bounds memory on huge inputs.
     _MAX_CACHED_TOKENS = 200_000
@@ -191,9 +257,3 @@ class ElmoEmbedder(Embedder):
         for token in new:
             token_rows[token] = len(token_rows)
         return torch.cat([table, vectors])
-
-    def _run_batch(self, rows: list[list[str]], token_rows: dict[str, int], table: torch.Tensor) -> torch.Tensor:
-        """``[L + 1, batch, max_len, 2P]`` for one batch, boundaries removed."""
-        index, lengths = framed_token_index(rows, token_rows)
-        output = self.bilm.forward_token_vectors(table[index.to(self.device)], lengths)
-        return output.layers[:, :, 1:-1]
