@@ -5,7 +5,7 @@ and sentence-split as pretraining does):
 
   glove           GloVe lookup of the N tokens (one sequence; a static embedder has no context)
   elmo-document   ELMo on the N tokens as ONE sequence: the biLSTM runs N steps with batch 1
-  elmo-sentences  ELMo sentence by sentence (length-sorted batches, as the benchmark embeds tasks)
+  elmo-sentences  ELMo sentence by sentence (packed into rows, as the benchmark embeds tasks)
   transformer     the transformer reference (all-MiniLM-L6-v2 unless --transformer-model) on the N
                   tokens as ONE sequence: its word pieces are cut into overlapping windows of 512
                   (``TransformerEmbedder``), each word taking its vectors from one window

@@ -4,7 +4,7 @@ import torch
 
 from elmo_bench.embedders.elmo.bilm import remove_sentence_boundaries
 from elmo_bench.embedders.elmo.chars import batch_to_ids
-from elmo_bench.embedders.elmo.embedder import ElmoEmbedder, length_sorted_batches, packed_rows
+from elmo_bench.embedders.elmo.embedder import ElmoEmbedder, packed_rows
 from elmo_bench.embedders.elmo.weights import load_bilm
 
 SENTENCES = [
@@ -62,17 +62,6 @@ def test_iter_embeddings_covers_every_sentence_once(embedder):
         seen[index] = layers
     assert sorted(seen) == list(range(len(SENTENCES)))
     assert all(seen[i].shape == (3, len(SENTENCES[i]), 32) for i in seen)
-
-
-def test_length_sorted_batches_respect_the_budget():
-    lengths = [5, 1, 9, 9, 2, 0, 7]
-    batches = length_sorted_batches(lengths, max_batch_tokens=18, max_batch_size=3)
-    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
-    for batch in batches:
-        assert len(batch) * max(lengths[i] for i in batch) <= 18 or len(batch) == 1
-        assert len(batch) <= 3
-    flat = [lengths[i] for b in batches for i in b]
-    assert flat == sorted(flat, reverse=True)
 
 
 def test_fingerprint_depends_on_weights_and_dtype(embedder, tiny_elmo_dir):

@@ -32,26 +32,6 @@ DEFAULT_MAX_BATCH_TOKENS = 32768
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def length_sorted_batches(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int) -> list[list[int]]:
-    """Group sentence indices into batches of similar length.
-
-    Indices are sorted by decreasing length over the whole input; a batch grows while
-    ``rows * longest_row`` stays within ``max_batch_tokens`` and rows within ``max_batch_size``.
-    """
-    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    batches: list[list[int]] = []
-    current: list[int] = []
-    for index in order:
-        longest = lengths[current[0]] if current else lengths[index]
-        if current and ((len(current) + 1) * max(longest, 1) > max_batch_tokens or len(current) >= max_batch_size):
-            batches.append(current)
-            current = []
-        current.append(index)
-    if current:
-        batches.append(current)
-    return batches
-
-
 def packed_rows(lengths: Sequence[int], max_batch_tokens: int, max_batch_size: int) -> list[list[list[int]]]:
     """Plan the biLSTM calls: each call a list of rows, each row a list of sentence indices.
 
