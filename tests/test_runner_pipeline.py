@@ -1,4 +1,5 @@
-"""The smoke preset end to end (data, GloVe and biLM pretraining, every task x glove/elmo), resume
+"""The smoke preset end to end (data, GloVe and biLM pretraining, every task x glove/elmo), the two
+pretraining stages side by side (the same outputs; a failing one raises its own error), resume
 after a kill, skip and redo of result files, the pool and submitit executors, and a task from a
 ``--tasks-dir`` folder in the grid.
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -25,7 +27,15 @@ from elmo_bench.runner.grid import RUNNER_KEY
 from elmo_bench.runner.presets import resolve_preset
 from elmo_bench.pretrain.bilm import DataSettings, StopRule, pretrain
 from elmo_bench.pretrain.bilm_presets import get_preset
-from elmo_bench.runner.stages import STAGE_RECORD, run_bilm_stage, stage_folder, stage_inputs
+from elmo_bench.pretrain.corpus import CorpusError
+from elmo_bench.runner.stages import (
+    STAGE_RECORD,
+    read_stage_record,
+    run_bilm_stage,
+    run_stages,
+    stage_folder,
+    stage_inputs,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_CELLS = 10  # 5 tasks x glove, elmo x seed 1
@@ -153,6 +163,47 @@ def test_an_interrupted_bilm_stage_is_resumed_then_skipped(smoke_cache, tmp_path
     assert Path(resumed.sources["elmo.weights"]).is_file()
     again = run_bilm_stage(config, data_dir, tmp_path, log=lambda line: None)
     assert again.skipped and again.record == resumed.record
+
+
+def test_concurrent_stages_write_what_sequential_ones_wrote(smoke, smoke_cache, tmp_path, caplog):
+    """Both stages at once, a spawned process each, against the reference run's stages (run one
+    after the other in this process): the same folders and byte-identical output files (GloVe
+    and the tiny biLM are deterministic on one thread each), and the processes' log records and
+    ``log`` lines reach this process."""
+    caplog.set_level(logging.INFO)
+    lines = []
+    settings = resolve_preset("smoke", {"pretrain.concurrent": True})
+    outcomes = run_stages(settings, ["glove", "elmo"], smoke_cache / "stages" / "smoke-data",
+                          tmp_path, lines.append)
+    assert [outcome.name for outcome in outcomes] == ["glove", "bilm"]
+    for outcome in outcomes:
+        assert not outcome.skipped
+        (reference,) = (smoke["cache"] / "stages").glob(f"{outcome.name}-*")
+        assert outcome.folder.name == reference.name
+        expected = json.loads((reference / STAGE_RECORD).read_text())["outputs"]
+        assert sorted(outcome.record["outputs"]) == sorted(expected)
+        for key, path in outcome.record["outputs"].items():
+            assert Path(path).read_bytes() == Path(expected[key]).read_bytes(), key
+    assert any(line.startswith("glove: training") for line in lines)  # the stage's own log line
+    assert sum(line.startswith(("glove: done", "bilm: done")) for line in lines) == 2
+    loggers = {record.name for record in caplog.records}
+    assert {"elmo_bench.pretrain.glove", "elmo_bench.pretrain.bilm"} <= loggers
+
+
+def test_a_failing_concurrent_stage_raises_its_own_error_once_the_other_finished(
+    smoke_cache, tmp_path
+):
+    data_dir = smoke_cache / "stages" / "smoke-data"
+    settings = resolve_preset("smoke", {"pretrain.concurrent": True,
+                                        "pretrain.bilm.corpus": "corpus/missing"})
+    lines = []
+    with pytest.raises(CorpusError, match="corpus/missing"):
+        run_stages(settings, ["glove", "elmo"], data_dir, tmp_path, lines.append)
+    assert any(line.startswith("bilm: failed: CorpusError:") for line in lines)
+    glove = stage_folder("glove", settings["pretrain"]["glove"], data_dir, tmp_path)
+    assert read_stage_record(glove) is not None  # GloVe finished, and a rerun skips it
+    (again,) = run_stages(settings, ["glove"], data_dir, tmp_path, lines.append)
+    assert again.skipped and again.folder == glove
 
 
 def test_finished_cells_are_skipped_and_bad_files_redone(smoke_cache, tmp_path):

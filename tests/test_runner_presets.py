@@ -46,6 +46,9 @@ def test_every_preset_resolves_and_names_known_tasks_and_embedders():
     assert smoke["smoke_data"] and smoke["pretrain"]["bilm"]["preset"] == "tiny"
     assert standard["pretrain"]["bilm"]["preset"] == "cpu-small" and standard["seeds"] == [1, 2]
     assert standard["tasks"] == ["conll2003_ner", "sst2", "sst5", "trec6", "squad11"]
+    # standard: GloVe (1 thread) and the biLM side by side, one core each of a 2-core machine
+    assert standard["pretrain"]["concurrent"] and not smoke["pretrain"]["concurrent"]
+    assert standard["pretrain"]["glove"]["threads"] == standard["pretrain"]["bilm"]["threads"] == 1
     assert paper["seeds"] == [1, 2, 3, 4, 5] and paper["device"] == "auto"
     assert paper["embedder"]["elmo"]["model"] == "original"
     assert paper["embedder"]["glove"]["vectors"] == "glove.840B.300d"

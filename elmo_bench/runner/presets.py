@@ -22,6 +22,10 @@ Settings (see :data:`DEFAULTS` for every key and its default):
     source and ``embedder.<source>`` does not already name vectors/weights: set
     ``embedder.glove.vectors`` (a file or a published name such as ``glove.840B.300d``) or
     ``embedder.elmo.model`` (a published name such as ``original``) to use those instead.
+``pretrain.concurrent``
+    run the stages that must run at the same time, each in a process of its own with its own
+    ``threads`` (``standard``: GloVe and the biLM on one core each of a 2-core machine, instead
+    of GloVe's one thread leaving the other core idle); false runs them one after the other.
 ``embedder``
     the source settings of :mod:`elmo_bench.embedders.registry` (``elmo.weights``,
     ``glove.vectors``, ...); ``elmo.device`` None follows ``device``.
@@ -62,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "embedders": ["glove", "elmo"],
     "seeds": [1, 2, 3],
     "pretrain": {
+        "concurrent": False,  # True: the stages that must run run side by side, a process each
         "glove": {
             "corpus": "corpus/wikipedia",  # relative paths are inside the data folder
             "dim": 128,
@@ -149,8 +154,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "report_dir": ".",
         "threads": 2,  # one cell at a time on a 2-core machine; with --executor pool set threads=1
         "pretrain": {
+            "concurrent": True,  # GloVe (1 thread) and the biLM side by side, one core each
             "glove": {"dim": 128, "epochs": 15},
-            "bilm": {"preset": "cpu-small", "overrides": {"train": {"max_steps": 1000}}},
+            "bilm": {
+                "preset": "cpu-small", "overrides": {"train": {"max_steps": 1000}}, "threads": 1,
+            },
         },
         "task_defaults": {"training": {"max_epochs": 10}},
         "task_settings": {

@@ -11,13 +11,24 @@ GloVe from its per-epoch checkpoint (:func:`elmo_bench.pretrain.glove.train_glov
 itself). Their outputs become the cells' embedder sources: ``glove.vectors`` and
 ``elmo.options`` + ``elmo.weights``, plus ``elmo.pretrain_run`` (the biLM's folder, whose checkpoint
 ``elmo-lm-finetuned`` fine-tunes).
+
+With ``pretrain.concurrent``, stages that must run (not those found done) run at the same time,
+each in a spawned process of its own with its own torch threads (e.g. GloVe on one core and the
+biLM on the other): their log records and ``log`` lines come back to this process, and a failed
+stage raises here, with its own error, once the other has ended. The stages share only caches
+that are written whole under a lock or atomically (the tokenized corpus, its vocabularies and
+encodings), so running them side by side changes no output.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import hashlib
 import json
+import logging
+import logging.handlers
+import multiprocessing
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -300,6 +311,96 @@ def source_is_given(source: str, settings: Mapping[str, Any]) -> bool:
     return any(settings[key] is not None for key in ("model", "options", "pretrain_run"))
 
 
+def _log_outcome(outcome: StageOutcome, log: Callable[[str], None]) -> None:
+    """The stage's closing line: done (or done before), where, and how long it took."""
+    cost = outcome.record["cost"]["wall_seconds_last_invocation"]
+    log(
+        f"{outcome.name}: {'already done' if outcome.skipped else 'done'} in {outcome.folder} "
+        f"(last invocation {cost:.1f} s)"
+    )
+
+
+STAGE_LOG = "elmo_bench.runner.stages.log"
+"""The logger that carries a stage process's ``log`` lines to the ``log`` of the parent."""
+
+
+def _log_to_parent(line: str) -> None:
+    """The ``log`` of a stage process (a module-level function: it is pickled by name)."""
+    logging.getLogger(STAGE_LOG).info(line)
+
+
+def _send_logs_to(queue: Any, level: int) -> None:
+    """Initializer of a stage process: its log records at ``level`` and above, and its ``log``
+    lines, go to ``queue`` and nowhere else (not to handlers the main module set up on import)."""
+    root = logging.getLogger()
+    root.handlers = [logging.handlers.QueueHandler(queue)]
+    root.setLevel(level)
+    logging.getLogger(STAGE_LOG).setLevel(logging.INFO)
+
+
+class _FromStageProcesses(logging.Handler):
+    """In the parent: hands what stage processes log to the parent's ``log`` (their ``log``
+    lines) or to the parent's logger of the same name (their log records)."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        super().__init__()
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name == STAGE_LOG:
+            self.log(record.getMessage())
+        else:
+            logging.getLogger(record.name).handle(record)
+
+
+def _stage_result(name: str, future: concurrent.futures.Future) -> StageOutcome:
+    """The outcome of stage ``name``'s process; the stage's own exception when it failed.
+
+    Raises:
+        StageError: a stage process died (killed, out of memory), which ends them all.
+    """
+    try:
+        return future.result()
+    except concurrent.futures.process.BrokenProcessPool as error:
+        raise StageError(
+            f"the {name} stage did not finish: a stage process ended abruptly (killed, out of "
+            "memory?), which stops them all; a rerun resumes the unfinished stages"
+        ) from error
+
+
+def _run_side_by_side(
+    configs: Mapping[str, Mapping[str, Any]],
+    data_dir: Path | None,
+    stages_dir: Path,
+    log: Callable[[str], None],
+) -> dict[str, StageOutcome]:
+    """Run the stages of ``configs`` (name -> settings) at once, each in a spawned process; every
+    one has ended, finished or failed, before this returns or raises (the first failed stage's
+    exception, in the order of ``configs``)."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    listener = logging.handlers.QueueListener(queue, _FromStageProcesses(log))
+    listener.start()
+    try:
+        with concurrent.futures.ProcessPoolExecutor(
+            len(configs), mp_context=context, initializer=_send_logs_to,
+            initargs=(queue, logging.getLogger().getEffectiveLevel()),
+        ) as pool:
+            futures = {
+                pool.submit(STAGES[name][1], config, data_dir, stages_dir, _log_to_parent): name
+                for name, config in configs.items()
+            }
+            for future in concurrent.futures.as_completed(futures):
+                error = future.exception()
+                if error is None:
+                    _log_outcome(future.result(), log)
+                else:
+                    log(f"{futures[future]}: failed: {type(error).__name__}: {error}")
+    finally:
+        listener.stop()
+    return {name: _stage_result(name, future) for future, name in futures.items()}
+
+
 def run_stages(
     settings: Mapping[str, Any],
     embedders: Sequence[str],
@@ -308,17 +409,23 @@ def run_stages(
     log: Callable[[str], None],
 ) -> list[StageOutcome]:
     """Run (or find done) every stage whose source a selected embedder reads and the settings do
-    not give; in the order glove, bilm."""
+    not give; in the order glove, bilm. With ``pretrain.concurrent``, the stages to run (when more
+    than one) run side by side, in processes of their own (see the module docstring)."""
     used_sources = {use.source for name in embedders for use in COMPARED_EMBEDDERS[name]}
-    outcomes = []
-    for stage, (source, run_stage) in STAGES.items():
-        if source not in used_sources or source_is_given(source, settings["embedder"][source]):
-            continue
-        outcome = run_stage(settings["pretrain"][stage], data_dir, stages_dir, log)
-        cost = outcome.record["cost"]["wall_seconds_last_invocation"]
-        log(
-            f"{stage}: {'already done' if outcome.skipped else 'done'} in {outcome.folder} "
-            f"(last invocation {cost:.1f} s)"
-        )
-        outcomes.append(outcome)
-    return outcomes
+    configs = {
+        stage: settings["pretrain"][stage]
+        for stage, (source, _) in STAGES.items()
+        if source in used_sources and not source_is_given(source, settings["embedder"][source])
+    }
+    unfinished = {
+        stage: config for stage, config in configs.items()
+        if read_stage_record(stage_folder(stage, config, data_dir, stages_dir)) is None
+    }
+    outcomes = {}
+    if settings["pretrain"]["concurrent"] and len(unfinished) > 1:
+        outcomes = _run_side_by_side(unfinished, data_dir, stages_dir, log)
+    for stage, config in configs.items():
+        if stage not in outcomes:
+            outcomes[stage] = STAGES[stage][1](config, data_dir, stages_dir, log)
+            _log_outcome(outcomes[stage], log)
+    return [outcomes[stage] for stage in configs]
