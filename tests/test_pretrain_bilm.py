@@ -35,10 +35,10 @@ from elmo_bench.pretrain.bilm import (
     plan_batches,
     pretrain,
     read_wikitext,
-    run_full_length_lstm,
     write_run_summary,
 )
 from elmo_bench.pretrain.bilm_presets import PresetError, get_preset
+from elmo_bench.pretrain.lstm_kernel import run_full_length_lstm
 from elmo_bench.pretrain.vocab import Vocabulary
 
 WORDS = ("the cat dog sat on a mat and ran to house big small red blue green quickly slowly he she it "

@@ -9,9 +9,9 @@ unchanged. Every sentence is framed as ``<S> w_1 ... w_n </S>``; the forward top
 (out-of-vocabulary targets are ``<UNK>``; the inputs are always the real strings, through the
 characters). Dropout acts on the LSTM input (the token vectors) and on the top layer's output, in
 training only (the core LSTM runs its layers as one unit, so there is no dropout between layers).
-Training runs the core modules' parameters through two kernels written here for a fast backward
-pass, :func:`encode_distinct_tokens` and :func:`run_full_length_lstm`; tests check both against
-the core modules, which the exported model uses at inference.
+Training runs the core modules' parameters through two kernels with a fast backward pass,
+:func:`encode_distinct_tokens` (here) and :func:`~elmo_bench.pretrain.lstm_kernel.run_full_length_lstm`;
+tests check both against the core modules, which the exported model uses at inference.
 
 Data. Sentences longer than ``max_window`` positions are cut into windows overlapping by one
 position, so each target is predicted exactly once per direction. Windows are grouped by exact
@@ -61,9 +61,9 @@ from elmo_bench.embedders.elmo.bilm import ElmoBiLm
 from elmo_bench.embedders.elmo.charcnn import CharCnnEncoder
 from elmo_bench.embedders.elmo.chars import token_char_ids
 from elmo_bench.embedders.elmo.flops import char_cnn_flops, lstm_flops
-from elmo_bench.embedders.elmo.lstm import ElmoLstm
 from elmo_bench.embedders.elmo.weights import export_bilm
 from elmo_bench.pretrain.bilm_presets import BiLmPreset, ModelConfig, TrainConfig
+from elmo_bench.pretrain.lstm_kernel import run_full_length_lstm
 from elmo_bench.pretrain.corpus import CorpusConfig, build_tokenized_corpus, split_sentences
 from elmo_bench.pretrain.vocab import (
     BOS,
@@ -340,58 +340,6 @@ def encode_distinct_tokens(encoder: CharCnnEncoder, char_ids: torch.Tensor) -> t
     embedded = encoder.char_embedding(char_ids)  # [U, 50, d]
     pooled = [_ConvolutionMaxPool.apply(embedded, conv.weight, conv.bias) for conv in encoder.convolutions]
     return encoder.projection(encoder.highway(encoder.activation(torch.cat(pooled, dim=-1))))
-
-
-def run_full_length_lstm(lstm: ElmoLstm, inputs: torch.Tensor) -> list[torch.Tensor]:
-    """:meth:`ElmoLstm.forward` for rows that all have the full length, fast to differentiate.
-
-    Same parameters and the same arithmetic as the core module (ELMO_SPEC.md section 5: both
-    directions batched, the input projection of all steps in one product, residual on layers
-    >= 1); a test checks values and gradients against it. The core indexes its precomputed input
-    projections one step at a time, and each index's backward fills a zero tensor the size of all
-    steps' projections (quadratic in the length: its backward took 6x longer on 4,000-token
-    batches); it also slices the gates, which costs a zero-filled gate tensor per slice and step.
-    Here both are split with ``unbind`` and the steps joined with one ``stack``. With equal lengths
-    the backward direction is a plain flip of the time axis.
-
-    Args:
-        lstm: the biLM's LSTM (its parameters are used as they are).
-        inputs: ``[batch, time, P]`` layer-0 inputs, every row ``time`` long.
-
-    Returns:
-        ``L`` tensors ``[batch, time, 2P]`` (``[forward; backward]``, residual on layers >= 1).
-    """
-    batch, time, width = inputs.shape
-    C = lstm.cell_dim
-    layer_input = torch.stack([inputs, inputs.flip(1)]).transpose(1, 2)  # [2, T, B, P], time-major
-    outputs = []
-    for layer in range(lstm.n_layers):
-        pre_activations = torch.baddbmm(
-            lstm.biases[layer][:, None, :], layer_input.reshape(2, time * batch, width), lstm.input_weights[layer]
-        ).view(2, time, batch, 4 * C)
-        hidden = inputs.new_zeros(2, batch, lstm.projection_dim)
-        memory = inputs.new_zeros(2, batch, C)
-        steps = []
-        for pre_activation in pre_activations.unbind(1):
-            gates = torch.baddbmm(pre_activation, hidden, lstm.recurrent_weights[layer])
-            input_gate, forget_gate, candidate, output_gate = gates.view(2, batch, 4, C).unbind(2)
-            memory = torch.sigmoid(input_gate) * torch.tanh(candidate) + torch.sigmoid(forget_gate) * memory
-            if lstm.cell_clip:
-                memory = memory.clamp(-lstm.cell_clip, lstm.cell_clip)
-            hidden = torch.bmm(torch.sigmoid(output_gate) * torch.tanh(memory), lstm.projection_weights[layer])
-            if lstm.proj_clip:
-                hidden = hidden.clamp(-lstm.proj_clip, lstm.proj_clip)
-            steps.append(hidden)
-        layer_output = torch.stack(steps, dim=1)
-        if layer > 0:
-            layer_output = layer_output + layer_input  # residual
-        outputs.append(layer_output)
-        layer_input = layer_output
-    results = []
-    for layer_output in outputs:
-        forward_out, backward_out = layer_output.transpose(1, 2)  # [B, T, P] each
-        results.append(torch.cat([forward_out, backward_out.flip(1)], dim=-1))
-    return results
 
 
 class BiLanguageModel(nn.Module):
