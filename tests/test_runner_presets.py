@@ -165,6 +165,30 @@ def test_a_pretraining_run_folder_is_identified_by_its_files_not_its_path(tmp_pa
     assert set(first["pretrain_run"]["folder_sha256"]) == {"checkpoint.pt", "vocab.txt"}
 
 
+def test_only_cells_that_read_the_pretraining_checkpoint_depend_on_it(tmp_path):
+    settings = resolve_preset("smoke")
+    select(settings, discover_tasks(), tasks=["trec6"], embedders=["elmo", "elmo-lm-finetuned"], seeds=[1])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "options.json").write_text("{}")
+    (run / "weights.hdf5").write_bytes(b"weights")
+
+    def fingerprints(checkpoint: bytes, **sources: str) -> tuple[str, str]:
+        (run / "checkpoint.pt").write_bytes(checkpoint)
+        elmo, finetuned = plan(settings, tmp_path, {"elmo.pretrain_run": str(run), **sources})
+        return elmo.fingerprint, finetuned.fingerprint
+
+    files = {"elmo.options": str(run / "options.json"), "elmo.weights": str(run / "weights.hdf5")}
+    elmo_a, finetuned_a = fingerprints(b"checkpoint 1", **files)
+    elmo_b, finetuned_b = fingerprints(b"checkpoint 2", **files)
+    assert elmo_a == elmo_b  # frozen ELMo reads weights.hdf5, not the checkpoint
+    assert finetuned_a != finetuned_b  # language-model fine-tuning starts from the checkpoint
+    # without weight files the run folder is where the weights come from
+    alone_a, _ = fingerprints(b"checkpoint 1")
+    alone_b, _ = fingerprints(b"checkpoint 2")
+    assert alone_a != alone_b
+
+
 def test_stage_key_ignores_runtime_settings_and_sources_decide_which_stages_run():
     config = resolve_preset("smoke")["pretrain"]["bilm"]
     inputs = {"corpus": "/data/corpus"}

@@ -3,8 +3,9 @@
 :func:`plan_cells` turns resolved preset settings into :class:`CellSpec` objects: plain, picklable
 descriptions of a cell (task settings merged and validated, embedder sources, paths), each with a
 *settings fingerprint*, the digest of everything that determines its scores (task, embedder, seed,
-the task's options/head/training, the embedder's source settings with the sha256 of every file
-they name, and the sha256 of the task's data files). :func:`execute_cell` runs one spec anywhere
+the task's options/head/training, the embedder's source settings that the cell reads
+(:func:`settings_read`) with the sha256 of every file they name, and the sha256 of the task's
+data files). :func:`execute_cell` runs one spec anywhere
 (this process, a pool worker, a submitit job) and writes
 ``results/cells/<preset>/<task>.<embedder>.seed<S>.json`` atomically with
 :func:`elmo_bench.cell.write_result`. :func:`run_grid` skips the cells whose file parses and
@@ -34,6 +35,7 @@ from elmo_bench.cell import RESULT_FORMAT_VERSION, run_cell, summary_line, write
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.embedders.registry import (
     COMPARED_EMBEDDERS,
+    SourceUse,
     UnknownEmbedderError,
     build_embedder,
     source_settings,
@@ -243,6 +245,24 @@ def source_identity(settings: Mapping[str, Any]) -> dict[str, Any]:
     return identity
 
 
+def settings_read(source: str, settings: Mapping[str, Any], uses: Sequence[SourceUse]) -> dict[str, Any]:
+    """The settings of ``source`` that a cell reading it through ``uses`` depends on.
+
+    ``elmo.pretrain_run`` (a run folder, identified by its checkpoint too) counts only where it is
+    read: for language-model fine-tuning, or as the weights when no options/weights or published
+    model are given. A frozen or unfrozen ELMo given by its weight files does not depend on the
+    pretraining checkpoint, so its cells stay valid where the same weights come with another (or
+    no) checkpoint, e.g. a run resumed on another machine.
+    """
+    read = dict(settings)
+    if source == "elmo" and read.get("pretrain_run") is not None:
+        weights_given = read.get("model") is not None or read.get("weights") is not None
+        fine_tuned = any(use.adaptation == "lm-finetuned" for use in uses)
+        if weights_given and not fine_tuned:
+            del read["pretrain_run"]
+    return read
+
+
 def cell_fingerprint(
     task: str,
     embedder: str,
@@ -293,15 +313,18 @@ def plan_cells(
     merged = task_settings(settings, registry, device)
     with data_environment(data_dir, cache_dir):
         data = {name: data_identity(registry.get(name)(**merged[name])) for name in settings["tasks"]}
-    identities: dict[str, dict[str, Any]] = {}
+    identities: dict[str, dict[str, Any]] = {}  # by the JSON of the settings read
     specs = []
     for task in settings["tasks"]:
         for embedder in settings["embedders"]:
-            used = sorted({use.source for use in COMPARED_EMBEDDERS[embedder]})
-            for source in used:
-                if source not in identities:
-                    identities[source] = source_identity(by_source[source])
-            cell_sources = {source: identities[source] for source in used}
+            uses = COMPARED_EMBEDDERS[embedder]
+            cell_sources = {}
+            for source in sorted({use.source for use in uses}):
+                read = settings_read(source, by_source[source], uses)
+                key = json.dumps([source, read], sort_keys=True, default=str)
+                if key not in identities:
+                    identities[key] = source_identity(read)
+                cell_sources[source] = identities[key]
             for seed in settings["seeds"]:
                 specs.append(
                     CellSpec(
