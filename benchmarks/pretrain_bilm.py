@@ -14,10 +14,18 @@ training steps and of the matmul, which other processes taking turns on the core
 load average is recorded. ``--compare-optimizers N`` also trains Adam and bilm-tf's Adagrad (0.2)
 N steps each from the same initialisation and records their held-out perplexity.
 
+Under ``torchrun --nproc_per_node=N`` it times data-parallel training (DDP, gloo on the CPU):
+each process trains on its share of every step with ``--threads`` threads, and the matmul is
+timed on rank 0 with ``N x --threads`` threads while the others wait, so the ratio is still
+against the whole machine. On 2 cores, 2 one-thread processes beat 1 two-thread process: the
+batch's per-time-step products (about 100 rows) are too small to split well over two threads.
+
 Set ``OMP_WAIT_POLICY=PASSIVE`` on a busy machine (see ``elmo_bench/commands/pretrain.py``).
 
 Usage: python benchmarks/pretrain_bilm.py [--preset cpu-small] [--steps 30] [--threads 2]
        [--compare-optimizers 0] [--out results/benchmarks/pretrain_bilm.json]
+       torchrun --nproc_per_node=2 benchmarks/pretrain_bilm.py --threads 1 \
+           --out results/benchmarks/pretrain_bilm_ddp.json
 """
 from __future__ import annotations
 
@@ -30,12 +38,15 @@ import time
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from elmo_bench.paths import data_dir
 from elmo_bench.pretrain.bilm import (
     BiLmTrainer,
     DataSettings,
+    DistributedContext,
     forward_flops,
+    init_distributed,
     load_source,
     make_batch,
     write_json,
@@ -57,6 +68,19 @@ def matmul_rates(size: int = 2048, repeats: int = 5) -> tuple[float, float]:
         best_wall = min(best_wall, time.perf_counter() - wall)
         best_cpu = min(best_cpu, time.process_time() - cpu)
     return 2 * size**3 / best_wall, 2 * size**3 / best_cpu
+
+
+def machine_matmul_rates(context: DistributedContext, threads: int) -> tuple[float, float]:
+    """:func:`matmul_rates` with all of the run's threads (``world_size x threads``), taken on rank 0
+    while the other ranks wait; every rank gets rank 0's figures."""
+    rates = torch.zeros(2, dtype=torch.float64)
+    if context.is_main:
+        torch.set_num_threads(threads * context.world_size)
+        rates = torch.tensor(matmul_rates(), dtype=torch.float64)
+        torch.set_num_threads(threads)
+    if context.world_size > 1:
+        dist.broadcast(rates, src=0)
+    return float(rates[0]), float(rates[1])
 
 
 def compare_optimizers(preset_name: str, overrides: list[str], source, steps: int) -> list[dict]:
@@ -102,32 +126,42 @@ def main(argv: list[str] | None = None) -> int:
         print("set ELMO_BENCH_DATA to the data folder (the corpus is read from corpus/wikipedia)", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
+    context = init_distributed()
+    if args.compare_optimizers and context.world_size > 1:
+        print("--compare-optimizers runs in one process, not under torchrun", file=sys.stderr)
+        return 2
     preset = get_preset(args.preset, args.set)
     source = load_source(DataSettings(str(root / "corpus" / "wikipedia")), preset.vocab)
-    trainer = BiLmTrainer(preset, source, Path("/nonexistent-never-written"))
+    trainer = BiLmTrainer(preset, source, Path("/nonexistent-never-written"), context)
     n_words = len(source.vocabulary)
     n_parameters = sum(p.numel() for p in trainer.model.parameters())
 
     load_before = os.getloadavg()[0]
-    matmul_before = matmul_rates()
+    matmul_before = machine_matmul_rates(context, args.threads)
     for _ in range(3):
         trainer.train_step()
     flops = {"char_cnn": 0.0, "lstm": 0.0, "softmax": 0.0}
     tokens, distinct, positions, seconds, cpu_seconds = 0, 0, 0, 0.0, 0.0
     for _ in range(args.steps):
-        # Count the FLOPs of the batches the next step will train on, outside the timed part.
+        # Count the FLOPs and targets of the batches the next step trains on (all ranks' share),
+        # outside the timed part.
         for members in trainer.step_batches():
             batch = make_batch(source.train, trainer.windows, members, source.vocabulary.bos_id, source.vocabulary.eos_id)
             for part, value in forward_flops(preset.model, n_words, batch).items():
                 flops[part] += value
             distinct += len(batch.distinct_types)
             positions += batch.word_ids.numel()
+            tokens += batch.n_targets
         started, cpu_started = time.perf_counter(), time.process_time()
-        tokens += trainer.train_step()["targets"]
+        trainer.train_step()
         seconds += time.perf_counter() - started
         cpu_seconds += time.process_time() - cpu_started
-    matmul_after = matmul_rates()
+    matmul_after = machine_matmul_rates(context, args.threads)
     load_after = os.getloadavg()[0]
+    cpu_seconds = context.all_reduce_sum([cpu_seconds])[0]  # every process's CPU time
+    if not context.is_main:
+        dist.destroy_process_group()
+        return 0
     matmul = (matmul_before[0] + matmul_after[0]) / 2
     matmul_cpu = (matmul_before[1] + matmul_after[1]) / 2
 
@@ -144,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                   "optimizer": preset.train.optimizer},
         "parameters": n_parameters,
         "vocabulary_size": n_words,
+        "processes": context.world_size,
         "threads": args.threads,
         "timed_steps": args.steps,
         "tokens": int(tokens),
@@ -171,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         result["optimizer_comparison"] = compare_optimizers(args.preset, args.set, source, args.compare_optimizers)
     print(json.dumps(result, indent=2))
     write_json(args.out, result)
+    if context.world_size > 1:
+        dist.destroy_process_group()
     return 0
 
 
