@@ -96,6 +96,18 @@ def test_compiled_cell_gives_the_same_vectors_without_recompiling(embedder, tiny
             torch.testing.assert_close(compiled.embed(SENTENCES).activations, embedder.embed(SENTENCES).activations, atol=1e-5, rtol=0)
 
 
+def test_compiled_cell_in_bfloat16_matches_eager_without_recompiling(tiny_elmo_dir):
+    """With bfloat16 matrix products the fused step takes bfloat16 gates and returns a bfloat16
+    output (the casts inside the kernel): it is compiled for that dtype up front."""
+    files = (tiny_elmo_dir / "options.json", tiny_elmo_dir / "weights.hdf5")
+    eager = ElmoEmbedder.from_files(*files, dtype="bfloat16")
+    compiled = ElmoEmbedder.from_files(*files, dtype="bfloat16", compile=True)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        output = compiled.embed(SENTENCES).activations
+    reference = eager.embed(SENTENCES).activations
+    assert (output - reference).abs().max() <= 1e-2 * reference.abs().max()
+
+
 def test_packed_rows_fill_calls_with_rows_of_equal_length():
     lengths = [30, 12] + [2, 3, 4, 5, 6] * 40  # framed lengths, 842 tokens
     calls = packed_rows(lengths, max_batch_tokens=120, max_batch_size=8)  # rows of 15 at least
