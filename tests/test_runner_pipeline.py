@@ -253,6 +253,16 @@ def test_other_executors_write_the_same_results(smoke, smoke_cache, tmp_path, ex
     }
 
 
+def test_the_pool_runs_every_cell_in_a_fresh_process(smoke, smoke_cache, tmp_path):
+    """A cell's peak memory is its own: one worker still gives each cell a new process."""
+    settings = resolve_preset("smoke", {"executor.name": "pool", "executor.workers": 1})
+    outcome = run_benchmark(settings, tasks=["trec6"], embedders=["glove", "elmo"],
+                            results_dir=tmp_path / "results", progress=False, log=lambda line: None)
+    assert outcome.failed == 0, [o.error for o in outcome.grid.outcomes]
+    processes = {f[RUNNER_KEY]["process_id"] for f in cell_files(tmp_path / "results").values()}
+    assert len(processes) == 2 and os.getpid() not in processes
+
+
 TASK_MODULE = '''
 from elmo_bench.data.trec import read_trec
 from elmo_bench.families.classification import ClassificationTask, LabelledText

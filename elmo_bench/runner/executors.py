@@ -51,7 +51,9 @@ class LocalExecutor:
 
 
 class PoolExecutor:
-    """A pool of ``workers`` spawned processes on this machine."""
+    """A pool of ``workers`` spawned processes on this machine, a fresh process for every cell: a
+    cell's peak memory is its process's peak resident size, which a process reused from an
+    earlier, larger cell would report instead."""
 
     name = "pool"
 
@@ -62,7 +64,7 @@ class PoolExecutor:
 
     def run(self, specs: Sequence[CellSpec], on_done: OnDone) -> None:
         context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context, max_tasks_per_child=1) as pool:
             futures = {pool.submit(execute_cell, spec): spec for spec in specs}
             for future in concurrent.futures.as_completed(futures):
                 spec = futures[future]

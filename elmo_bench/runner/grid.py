@@ -412,7 +412,9 @@ def run_cell_spec(spec: CellSpec) -> dict[str, Any]:
 
         cache = EmbeddingCache(Path(spec.cache_dir) / "embeddings")
         result = run_cell(task, embedder, spec.seed, cache, log=log if spec.verbose else None)
-    result[RUNNER_KEY] = {"preset": spec.preset, "fingerprint": spec.fingerprint, **spec.provenance}
+    # The process id says which cells shared a process (its peak memory covers all of them).
+    result[RUNNER_KEY] = {"preset": spec.preset, "fingerprint": spec.fingerprint, "process_id": os.getpid(),
+                          **spec.provenance}
     write_result(spec.result_path, result)
     return result
 
