@@ -58,7 +58,7 @@ from torch.nn.parallel import DistributedDataParallel
 from elmo_bench.atomic import write_atomically, write_text_atomically
 from elmo_bench.data.tokenize import tokenize
 from elmo_bench.embedders.elmo.bilm import ElmoBiLm
-from elmo_bench.embedders.elmo.charcnn import CharCnnEncoder
+from elmo_bench.embedders.elmo.charcnn import CharCnnEncoder, pooled_char_length
 from elmo_bench.embedders.elmo.chars import token_char_ids
 from elmo_bench.embedders.elmo.flops import char_cnn_flops, lstm_flops
 from elmo_bench.embedders.elmo.weights import export_bilm
@@ -337,7 +337,8 @@ def encode_distinct_tokens(encoder: CharCnnEncoder, char_ids: torch.Tensor) -> t
     Returns:
         ``[U, P]`` token vectors.
     """
-    embedded = encoder.char_embedding(char_ids)  # [U, 50, d]
+    char_ids = char_ids[:, : pooled_char_length(char_ids, encoder.options.max_filter_width)]
+    embedded = encoder.char_embedding(char_ids)  # [U, chars <= 50, d]
     pooled = [_ConvolutionMaxPool.apply(embedded, conv.weight, conv.bias) for conv in encoder.convolutions]
     return encoder.projection(encoder.highway(encoder.activation(torch.cat(pooled, dim=-1))))
 
@@ -393,8 +394,8 @@ class BiLanguageModel(nn.Module):
 def forward_flops(config: ModelConfig, n_words: int, batch: LmBatch) -> dict[str, float]:
     """Matrix-product FLOPs (2 per multiply-add) of one forward pass over ``batch``, by part.
 
-    The char CNN counts once per distinct token (convolutions over all positions, highway,
-    projection); the LSTM counts its input, recurrent and projection products at every position of
+    The char CNN counts once per distinct token (convolutions over the positions it runs, see
+    :func:`~elmo_bench.embedders.elmo.charcnn.pooled_char_length`, highway, projection); the LSTM counts its input, recurrent and projection products at every position of
     both directions and all layers; the adaptive softmax counts the head for every target and each
     tail cluster (down-projection and output layer) for the targets that fall in it, as torch
     evaluates it. Element-wise work (gates, activations, log-softmax) is left out.
@@ -410,7 +411,10 @@ def forward_flops(config: ModelConfig, n_words: int, batch: LmBatch) -> dict[str
         in_cluster = int(((targets >= cutoffs[k]) & (targets < cutoffs[k + 1])).sum())
         softmax += in_cluster * 2 * (P * hidden + hidden * (cutoffs[k + 1] - cutoffs[k]))
     return {
-        "char_cnn": float(char_cnn_flops(options) * len(batch.distinct_types)),
+        "char_cnn": float(
+            char_cnn_flops(options, pooled_char_length(batch.char_ids, options.max_filter_width))
+            * len(batch.distinct_types)
+        ),
         "lstm": float(lstm_flops(options) * rows * time),
         "softmax": float(softmax),
     }

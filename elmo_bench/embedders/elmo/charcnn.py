@@ -4,8 +4,35 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .chars import N_CHAR_IDS
+from .chars import CHAR_PAD, N_CHAR_IDS
 from .options import ElmoOptions
+
+# A token's ids after its end-of-word are all the (shifted) char padding id; a missing token is all 0.
+_PADDING_IDS = (0, CHAR_PAD + 1)
+
+
+def pooled_char_length(char_ids: torch.Tensor, max_width: int) -> int:
+    """How many leading character positions give the same max-pooled features as all of them.
+
+    Past a token's last real character (its end-of-word id) come padding ids, so every window that
+    starts there sees the same input and scores the same. Keeping ``max_width`` positions past the
+    longest token of the batch keeps, for every filter width, all windows that touch a real
+    character and at least one all-padding window (when the full 50 have one): the maximum over
+    positions, and so the result, is unchanged. For words of 5-10 characters this cuts the
+    convolutions' work about threefold (the largest part of the char-CNN's).
+
+    Args:
+        char_ids: int64 ``[n_tokens, n_chars]`` shifted character ids.
+        max_width: the widest filter.
+
+    Returns:
+        the number of leading positions to keep, at most ``n_chars``.
+    """
+    n_chars = char_ids.shape[-1]
+    real = (char_ids != _PADDING_IDS[0]) & (char_ids != _PADDING_IDS[1])
+    positions = real.any(dim=0).nonzero()
+    longest = int(positions.max()) + 1 if len(positions) else 0
+    return min(n_chars, longest + max_width)
 
 
 class Highway(nn.Module):
@@ -56,8 +83,10 @@ class CharCnnEncoder(nn.Module):
 
         Returns:
             ``[n_tokens, F]``: per filter, activation(max over positions of the convolution).
+            Positions that cannot change the maximum are skipped (:func:`pooled_char_length`).
         """
-        embedded = self.char_embedding(char_ids).transpose(1, 2)  # [n_tokens, d, 50]
+        char_ids = char_ids[:, : pooled_char_length(char_ids, self.options.max_filter_width)]
+        embedded = self.char_embedding(char_ids).transpose(1, 2)  # [n_tokens, d, chars <= 50]
         pooled = [conv(embedded).amax(dim=-1) for conv in self.convolutions]
         return self.activation(torch.cat(pooled, dim=-1))
 

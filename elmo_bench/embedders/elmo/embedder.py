@@ -232,6 +232,9 @@ class ElmoEmbedder(Embedder):
                 new.append(marker)
         if not new:
             return table
+        # Shortest words first, so each chunk's char-CNN runs only as many positions as its longest
+        # word needs (pooled_char_length).
+        new.sort(key=lambda token: len(token.encode("utf-8", "ignore")))
         char_ids = torch.tensor([token_char_ids(t) for t in new], device=self.device)
         vectors = torch.cat([self.bilm.token_encoder(chunk) for chunk in char_ids.split(self.CHAR_CNN_CHUNK)])
         for token in new:

@@ -5,10 +5,11 @@ from .options import ElmoOptions
 from .chars import MAX_CHARS
 
 
-def char_cnn_flops(options: ElmoOptions) -> int:
-    """Multiply-adds x 2 to encode one token: convolutions over the 50 chars, highway, projection."""
+def char_cnn_flops(options: ElmoOptions, n_chars: int = MAX_CHARS) -> int:
+    """Multiply-adds x 2 to encode one token: convolutions over ``n_chars`` chars (the model's 50
+    by definition; fewer where the encoder skips trailing padding), highway, projection."""
     d, F, P = options.char_embedding_dim, options.n_filters, options.projection_dim
-    convolutions = sum(2 * (MAX_CHARS - width + 1) * width * d * n for width, n in options.filters)
+    convolutions = sum(2 * (n_chars - width + 1) * width * d * n for width, n in options.filters)
     return convolutions + options.n_highway * 2 * F * 2 * F + 2 * F * P
 
 

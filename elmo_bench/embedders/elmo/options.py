@@ -46,6 +46,11 @@ class ElmoOptions:
         return sum(n for _, n in self.filters)
 
     @property
+    def max_filter_width(self) -> int:
+        """The widest CNN filter, in characters."""
+        return max(width for width, _ in self.filters)
+
+    @property
     def output_dim(self) -> int:
         """Width of every biLM layer: ``2 P``."""
         return 2 * self.projection_dim
