@@ -1,7 +1,7 @@
 """The smoke preset end to end (data, GloVe and biLM pretraining, every task x glove/elmo), the two
-pretraining stages side by side (the same outputs; a failing one raises its own error), resume
-after a kill, skip and redo of result files, the pool and submitit executors, and a task from a
-``--tasks-dir`` folder in the grid.
+pretraining stages side by side (the same outputs; a failing one raises its own error), a finished
+stage found by the content of its corpus (not its path), resume after a kill, skip and redo of
+result files, the pool and submitit executors, and a task from a ``--tasks-dir`` folder in the grid.
 
 The first test's run (module fixture) is the reference: the others reuse its stages and embedding
 cache (same ``ELMO_BENCH_CACHE``) and compare their scores with it.
@@ -9,10 +9,12 @@ cache (same ``ELMO_BENCH_CACHE``) and compare their scores with it.
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +27,7 @@ import torch
 from elmo_bench.runner.benchmark import run_benchmark
 from elmo_bench.runner.grid import RUNNER_KEY
 from elmo_bench.runner.presets import resolve_preset
+from elmo_bench.runner.smoke_data import write_smoke_data
 from elmo_bench.pretrain.bilm import DataSettings, StopRule, pretrain
 from elmo_bench.pretrain.bilm_presets import get_preset
 from elmo_bench.pretrain.corpus import CorpusError
@@ -32,6 +35,7 @@ from elmo_bench.runner.stages import (
     STAGE_RECORD,
     read_stage_record,
     run_bilm_stage,
+    run_glove_stage,
     run_stages,
     stage_folder,
     stage_inputs,
@@ -165,6 +169,35 @@ def test_an_interrupted_bilm_stage_is_resumed_then_skipped(smoke_cache, tmp_path
     assert again.skipped and again.record == resumed.record
 
 
+def test_a_finished_stage_is_found_by_the_content_of_its_corpus_not_its_path(
+    tmp_path, monkeypatch
+):
+    """GloVe finished on one copy of the smoke corpus is found done from another copy elsewhere,
+    and not once a corpus file has changed in place: that retrains, into a new folder."""
+    monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
+    config = {**resolve_preset("smoke")["pretrain"]["glove"], "epochs": 2}
+    first = write_smoke_data(tmp_path / "first")
+    second = tmp_path / "elsewhere" / "second"
+    shutil.copytree(first / "corpus", second / "corpus")
+    stages, lines = tmp_path / "stages", []
+    trained = run_glove_stage(config, first, stages, lines.append)
+    assert not trained.skipped
+
+    moved = run_glove_stage(config, second, stages, lines.append)
+    assert moved.skipped and moved.folder == trained.folder
+    assert moved.record["inputs"]["corpus"] == str(first / "corpus" / "wikipedia")  # where it trained
+
+    shard = second / "corpus" / "wikipedia" / "AA" / "wiki_01.gz"
+    text = gzip.decompress(shard.read_bytes()).decode()
+    shard.write_bytes(gzip.compress(text.replace("</doc>", "Paris is in France .\n</doc>", 1).encode()))
+    changed = run_glove_stage(config, second, stages, lines.append)
+    assert not changed.skipped and changed.folder != trained.folder
+    assert changed.record["input_digests"]["corpus"] != trained.record["input_digests"]["corpus"]
+    assert sorted(path.name for path in stages.iterdir()) == sorted(
+        [trained.folder.name, changed.folder.name]
+    )
+
+
 def test_concurrent_stages_write_what_sequential_ones_wrote(smoke, smoke_cache, tmp_path, caplog):
     """Both stages at once, a spawned process each, against the reference run's stages (run one
     after the other in this process): the same folders and byte-identical output files (GloVe
@@ -194,15 +227,19 @@ def test_a_failing_concurrent_stage_raises_its_own_error_once_the_other_finished
     smoke_cache, tmp_path
 ):
     data_dir = smoke_cache / "stages" / "smoke-data"
+    # a corpus that is there (so that its stage has a key) but fails in its reader
+    broken = tmp_path / "broken" / "wiki_00"
+    broken.parent.mkdir()
+    broken.write_text('<doc id="1" title="Paris">\nParis\nParis is in France .\n')  # no </doc>
     settings = resolve_preset("smoke", {"pretrain.concurrent": True,
-                                        "pretrain.bilm.corpus": "corpus/missing"})
+                                        "pretrain.bilm.corpus": str(broken.parent)})
     lines = []
-    with pytest.raises(CorpusError, match="corpus/missing"):
-        run_stages(settings, ["glove", "elmo"], data_dir, tmp_path, lines.append)
+    with pytest.raises(CorpusError, match="wiki_00: the document opened at line 1"):
+        run_stages(settings, ["glove", "elmo"], data_dir, tmp_path / "stages", lines.append)
     assert any(line.startswith("bilm: failed: CorpusError:") for line in lines)
-    glove = stage_folder("glove", settings["pretrain"]["glove"], data_dir, tmp_path)
+    glove = stage_folder("glove", settings["pretrain"]["glove"], data_dir, tmp_path / "stages")
     assert read_stage_record(glove) is not None  # GloVe finished, and a rerun skips it
-    (again,) = run_stages(settings, ["glove"], data_dir, tmp_path, lines.append)
+    (again,) = run_stages(settings, ["glove"], data_dir, tmp_path / "stages", lines.append)
     assert again.skipped and again.folder == glove
 
 

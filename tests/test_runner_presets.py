@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import pickle
 import re
+import shutil
 
 import pytest
 
@@ -20,7 +21,14 @@ from elmo_bench.runner.presets import (
     resolve_preset,
 )
 from elmo_bench.runner.smoke_data import write_smoke_data
-from elmo_bench.runner.stages import StageError, check_stages, source_is_given, stage_key
+from elmo_bench.runner.stages import (
+    StageError,
+    check_stages,
+    run_stages,
+    source_is_given,
+    stage_folder,
+    stage_key,
+)
 from elmo_bench.settings import SettingsError
 from elmo_bench.task import TaskRegistryError, discover_tasks
 
@@ -191,16 +199,95 @@ def test_only_cells_that_read_the_pretraining_checkpoint_depend_on_it(tmp_path):
 
 def test_stage_key_ignores_runtime_settings_and_sources_decide_which_stages_run():
     config = resolve_preset("smoke")["pretrain"]["bilm"]
-    inputs = {"corpus": "/data/corpus"}
-    assert stage_key("bilm", config, inputs) == stage_key("bilm", {**config, "threads": 8}, inputs)
+    digests = {"corpus": "c0ffee", "wikitext": None}
+    runtime = {**config, "threads": 8, "workers": 3}
+    assert stage_key("bilm", config, digests) == stage_key("bilm", runtime, digests)
     changed = {**config, "overrides": {"train": {"max_steps": 21}}}
-    assert stage_key("bilm", config, inputs) != stage_key("bilm", changed, inputs)
+    assert stage_key("bilm", config, digests) != stage_key("bilm", changed, digests)
+    assert stage_key("bilm", config, digests) != stage_key("bilm", config, {**digests, "corpus": "beef"})
     elmo = {"model": None, "options": None, "weights": None, "pretrain_run": None}
     assert not source_is_given("elmo", elmo)
     assert source_is_given("elmo", {**elmo, "model": "original"})
     assert source_is_given("elmo", {**elmo, "pretrain_run": "/runs/bilm"})
     with pytest.raises(StageError, match="go together"):
         source_is_given("elmo", {**elmo, "weights": "w.hdf5"})
+
+
+def write_stage_data(folder):
+    """A tiny data folder: a two-file plain-text corpus and WikiText-2 valid/test."""
+    files = {
+        "corpus/wiki/a.txt": "Paris is in France .\nTokyo is in Japan .\n",
+        "corpus/wiki/sub/b.txt": "London is in England .\n",
+        "corpus/eval/wikitext-2/valid.txt": " = Title = \n The city of Paris .\n",
+        "corpus/eval/wikitext-2/test.txt": " The city of Tokyo .\n",
+    }
+    for relative, text in files.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return folder
+
+
+def stage_configs():
+    """The smoke preset's stage settings, reading the corpus of :func:`write_stage_data`."""
+    pretrain = resolve_preset("smoke")["pretrain"]
+    return {name: {**pretrain[name], "corpus": "corpus/wiki"} for name in ("glove", "bilm")}
+
+
+def test_stage_folders_follow_the_content_of_the_inputs_not_their_paths(tmp_path):
+    first = write_stage_data(tmp_path / "first")
+    second = shutil.copytree(first, tmp_path / "elsewhere" / "second")
+    stages = tmp_path / "stages"
+    configs = stage_configs()
+    for name, config in configs.items():
+        folder = stage_folder(name, config, first, stages)
+        assert folder.parent == stages and folder.name.startswith(f"{name}-")
+        # the same content at another path: another data folder, or the inputs named absolutely
+        assert stage_folder(name, config, second, stages) == folder
+        absolute = {**config, "corpus": str(second / "corpus" / "wiki")}
+        if name == "bilm":
+            absolute["wikitext"] = str(second / "corpus" / "eval" / "wikitext-2")
+        assert stage_folder(name, absolute, None, stages) == folder
+        # runtime settings do not count
+        assert stage_folder(name, {**config, "threads": 7, "workers": 2}, first, stages) == folder
+
+    # one corpus file changed in place (same path, same size): a new folder for both stages
+    (second / "corpus" / "wiki" / "sub" / "b.txt").write_text("London is in Britain .\n")
+    for name, config in configs.items():
+        assert stage_folder(name, config, second, stages) != stage_folder(name, config, first, stages)
+
+    # a changed WikiText-2 file: a new folder for the biLM, which evaluates on it, not for GloVe
+    third = shutil.copytree(first, tmp_path / "third")
+    (third / "corpus" / "eval" / "wikitext-2" / "test.txt").write_text(" Another city .\n")
+    bilm, glove = configs["bilm"], configs["glove"]
+    assert stage_folder("bilm", bilm, third, stages) != stage_folder("bilm", bilm, first, stages)
+    assert stage_folder("glove", glove, third, stages) == stage_folder("glove", glove, first, stages)
+    without = {**bilm, "wikitext": None}
+    assert stage_folder("bilm", without, third, stages) == stage_folder("bilm", without, first, stages)
+    assert stage_folder("bilm", without, first, stages) != stage_folder("bilm", bilm, first, stages)
+
+
+def test_missing_stage_inputs_are_named_with_their_setting_before_any_stage_runs(tmp_path):
+    data = write_stage_data(tmp_path / "data")
+    configs = stage_configs()
+    missing = data / "corpus" / "missing"
+    with pytest.raises(StageError, match=rf"pretrain\.glove\.corpus 'corpus/missing': "
+                                         rf"{re.escape(str(missing))}: corpus path does not exist"):
+        stage_folder("glove", {**configs["glove"], "corpus": "corpus/missing"}, data, tmp_path)
+    (data / "corpus" / "empty").mkdir()
+    with pytest.raises(StageError, match=r"pretrain\.bilm\.corpus 'corpus/empty': .*empty folder"):
+        stage_folder("bilm", {**configs["bilm"], "corpus": "corpus/empty"}, data, tmp_path)
+    (data / "corpus" / "eval" / "wikitext-2" / "valid.txt").unlink()
+    with pytest.raises(StageError, match=r"pretrain\.bilm\.wikitext 'corpus/eval/wikitext-2': .*"
+                                         r"valid\.txt: WikiText-2 valid file not found"):
+        stage_folder("bilm", configs["bilm"], data, tmp_path)
+
+    # in a run, a missing biLM corpus fails before GloVe starts training
+    settings = resolve_preset("smoke", {"pretrain.bilm.corpus": "corpus/missing"})
+    write_smoke_data(tmp_path / "smoke")
+    with pytest.raises(StageError, match=r"pretrain\.bilm\.corpus 'corpus/missing'"):
+        run_stages(settings, ["glove", "elmo"], tmp_path / "smoke", tmp_path / "stages", print)
+    assert not (tmp_path / "stages").exists()
 
 
 def test_command_line_parsing_and_listing():

@@ -1012,16 +1012,28 @@ def load_source(settings: DataSettings, vocab_config: VocabConfig) -> Pretrainin
     return PretrainingSource(train, heldout, vocabulary, vocabulary_path, extra, description)
 
 
+def wikitext_files(folder: str | Path) -> dict[str, Path]:
+    """The WikiText-2 files of ``folder`` that a run evaluates on: ``{"valid": <folder>/valid.txt,
+    "test": <folder>/test.txt}``.
+
+    Raises:
+        PretrainError: one of them is missing.
+    """
+    files = {split: Path(folder) / f"{split}.txt" for split in ("valid", "test")}
+    for split, path in files.items():
+        if not path.is_file():
+            raise PretrainError(f"{path}: WikiText-2 {split} file not found")
+    return files
+
+
 def read_wikitext_splits(folder: str | None, vocabulary: Vocabulary) -> dict[str, LmCorpus]:
     """WikiText-2 valid and test from ``folder`` (none when ``folder`` is None), tokenized as the corpus."""
-    extra: dict[str, LmCorpus] = {}
-    if folder is not None:
-        for split in ("valid", "test"):
-            path = Path(folder) / f"{split}.txt"
-            if not path.is_file():
-                raise PretrainError(f"{path}: WikiText-2 {split} file not found")
-            extra[f"wikitext2-{split}"] = LmCorpus.from_sentences(read_wikitext(path), vocabulary)
-    return extra
+    if folder is None:
+        return {}
+    return {
+        f"wikitext2-{split}": LmCorpus.from_sentences(read_wikitext(path), vocabulary)
+        for split, path in wikitext_files(folder).items()
+    }
 
 
 def pretrain(

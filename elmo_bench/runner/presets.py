@@ -12,7 +12,9 @@ Settings (see :data:`DEFAULTS` for every key and its default):
     the data folder; None means ``ELMO_BENCH_DATA``. With ``smoke_data: true`` the tiny smoke data
     set is written there first (default ``<stages_dir>/smoke-data``).
 ``stages_dir``
-    where pretraining stages write their outputs (default ``$ELMO_BENCH_CACHE/stages``).
+    where pretraining stages write their outputs (default ``$ELMO_BENCH_CACHE/stages``), a folder
+    ``<stage>-<key>`` each, keyed by the stage's settings and the content of its input files (see
+    :mod:`elmo_bench.runner.stages`).
 ``report_dir``
     where the tables and plots of :func:`elmo_bench.report.build_report` go once every cell is
     done, relative to the results folder (default ``<preset>``; ``standard``: the results folder

@@ -1,8 +1,14 @@
 """Pretraining stages of a benchmark run: GloVe and the biLM, resumable, skipped when done.
 
-Each stage writes into its own folder ``<stages_dir>/<stage>-<key>``, where ``key`` is a digest of
-the stage's settings that determine its output (corpus, sizes, schedule; not thread or worker
-counts). A changed setting is therefore a new folder, never a stale output. When a stage finishes
+Each stage writes into its own folder ``<stages_dir>/<stage>-<key>``, where ``key`` (see
+:func:`stage_key`) is a digest of what determines the stage's output: its settings (sizes,
+schedule; not thread or worker counts, nor the paths of its inputs) and the *content* of its inputs
+(the corpus's fingerprint, :func:`elmo_bench.pretrain.corpus.corpus_fingerprint`: every shard's
+sha256 and relative name, the tokenizer and the held-out fraction; for the biLM also the sha256 of
+the WikiText-2 files it evaluates on). A changed setting or a corpus changed in place is therefore
+a new folder, never a stale output, and the same corpus at another path (another machine, another
+``ELMO_BENCH_DATA``) finds the stage done. File hashes are cached per (path, modification time,
+size) within a process (:func:`elmo_bench.data.sources.file_sha256`). When a stage finishes
 it writes ``stage.json`` beside its output: its settings, its output files, and its cost (wall
 seconds of the invocation that finished it, plus the training seconds the trainer counted over
 every invocation). A folder with a valid ``stage.json`` is skipped; one without it is resumed: the
@@ -37,10 +43,18 @@ from typing import Any
 
 import torch
 
+from elmo_bench.data.sources import file_sha256
 from elmo_bench.embedders.registry import COMPARED_EMBEDDERS
-from elmo_bench.pretrain.bilm import CHECKPOINT_NAME, DataSettings, pretrain, write_json
+from elmo_bench.pretrain.bilm import (
+    CHECKPOINT_NAME,
+    DataSettings,
+    PretrainError,
+    pretrain,
+    wikitext_files,
+    write_json,
+)
 from elmo_bench.pretrain.bilm_presets import BiLmPreset, get_preset
-from elmo_bench.pretrain.corpus import CorpusConfig
+from elmo_bench.pretrain.corpus import CorpusConfig, CorpusError, corpus_fingerprint
 from elmo_bench.pretrain.glove import GloveConfig, train_glove
 from elmo_bench.pretrain.vocab import VocabConfig
 from elmo_bench.settings import SettingsError
@@ -49,6 +63,8 @@ STAGE_RECORD = "stage.json"
 STAGE_RECORD_VERSION = 1
 RUNTIME_KEYS = ("workers", "threads")
 """Stage settings that change how fast a stage runs, not what it produces (not in its key)."""
+INPUT_KEYS = ("corpus", "wikitext")
+"""Stage settings that name input files: the key holds their content's digest, not their path."""
 
 
 class StageError(SettingsError):
@@ -89,13 +105,17 @@ def resolve_data_path(path: str | None, data_dir: Path | None, what: str) -> Pat
     return data_dir / candidate
 
 
-def stage_key(name: str, config: Mapping[str, Any], inputs: Mapping[str, Any]) -> str:
-    """Digest of a stage's output-determining settings and resolved input paths."""
+def stage_key(name: str, config: Mapping[str, Any], input_digests: Mapping[str, str | None]) -> str:
+    """The key of stage ``name``'s folder: a digest of the stage name, :data:`STAGE_RECORD_VERSION`,
+    ``config`` without :data:`RUNTIME_KEYS` and :data:`INPUT_KEYS` (so neither thread counts nor
+    where the inputs lie), and ``input_digests``, the content digests of its inputs (from
+    :func:`stage_input_digests`)."""
+    ignored = RUNTIME_KEYS + INPUT_KEYS
     identity = {
         "stage": name,
         "version": STAGE_RECORD_VERSION,
-        "config": {key: value for key, value in config.items() if key not in RUNTIME_KEYS},
-        "inputs": {key: str(value) for key, value in inputs.items()},
+        "config": {key: value for key, value in config.items() if key not in ignored},
+        "inputs": dict(input_digests),
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
@@ -108,9 +128,55 @@ def stage_inputs(name: str, config: Mapping[str, Any], data_dir: Path | None) ->
     return inputs
 
 
+def _corpus_config(config: Mapping[str, Any], corpus: Path) -> CorpusConfig:
+    """The stage's corpus as both trainers read it (checks the held-out fraction and workers)."""
+    return CorpusConfig(
+        path=str(corpus), held_out_fraction=config["held_out_fraction"], workers=config["workers"]
+    )
+
+
+def stage_input_digests(
+    name: str, config: Mapping[str, Any], inputs: Mapping[str, Path | None]
+) -> dict[str, str | None]:
+    """Content digests of the inputs (from :func:`stage_inputs`) of stage ``name``: ``corpus``,
+    the corpus fingerprint of the tokenized-corpus cache (every shard's sha256 and name relative
+    to the corpus root, the tokenizer, the held-out fraction); for the biLM ``wikitext``, a digest
+    of the names and sha256 of the WikiText-2 files it evaluates on (None without WikiText).
+
+    Raises:
+        StageError: the corpus does not exist, holds no files or cannot be read; a WikiText-2 file
+            is missing (the message names the setting and the path).
+    """
+    corpus = _corpus_config(config, inputs["corpus"])
+    try:
+        digests = {"corpus": corpus_fingerprint(corpus, corpus.shards())}
+    except (CorpusError, OSError) as error:
+        raise StageError(f"pretrain.{name}.corpus {config['corpus']!r}: {error}") from error
+    if name == "bilm" and inputs["wikitext"] is None:
+        digests["wikitext"] = None
+    elif name == "bilm":
+        try:
+            files = wikitext_files(inputs["wikitext"]).values()
+            hashes = {path.name: file_sha256(path) for path in files}
+        except (PretrainError, OSError) as error:
+            raise StageError(f"pretrain.bilm.wikitext {config['wikitext']!r}: {error}") from error
+        digests["wikitext"] = hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
+    return digests
+
+
+def _locate(
+    name: str, config: Mapping[str, Any], data_dir: Path | None, stages_dir: Path
+) -> tuple[dict[str, Path | None], dict[str, str | None], Path]:
+    """Stage ``name``'s input paths, their content digests and its folder."""
+    inputs = stage_inputs(name, config, data_dir)
+    digests = stage_input_digests(name, config, inputs)
+    return inputs, digests, stages_dir / f"{name}-{stage_key(name, config, digests)}"
+
+
 def stage_folder(name: str, config: Mapping[str, Any], data_dir: Path | None, stages_dir: Path) -> Path:
-    """``<stages_dir>/<name>-<key>``: where stage ``name`` with ``config`` writes its output."""
-    return stages_dir / f"{name}-{stage_key(name, config, stage_inputs(name, config, data_dir))}"
+    """``<stages_dir>/<name>-<key>``: where stage ``name`` with ``config`` writes its output (its
+    inputs are hashed: see :func:`stage_input_digests`, which raises StageError for a missing one)."""
+    return _locate(name, config, data_dir, stages_dir)[2]
 
 
 def read_stage_record(folder: Path) -> dict[str, Any] | None:
@@ -164,6 +230,7 @@ def _finish(
     folder: Path,
     config: Mapping[str, Any],
     inputs: Mapping[str, Any],
+    input_digests: Mapping[str, str | None],
     outputs: Mapping[str, Path],
     started: float,
     resumed: bool,
@@ -174,6 +241,7 @@ def _finish(
         "stage": name,
         "config": dict(config),
         "inputs": {key: str(value) for key, value in inputs.items()},
+        "input_digests": dict(input_digests),
         "outputs": {key: str(path) for key, path in outputs.items()},
         "cost": {
             "wall_seconds_last_invocation": time.perf_counter() - started,
@@ -189,9 +257,7 @@ def _finish(
 def _glove_config(config: Mapping[str, Any], corpus: Path, folder: Path) -> GloveConfig:
     """The stage settings as a :class:`GloveConfig` (which checks the values)."""
     return GloveConfig(
-        corpus=CorpusConfig(
-            path=str(corpus), held_out_fraction=config["held_out_fraction"], workers=config["workers"]
-        ),
+        corpus=_corpus_config(config, corpus),
         output_dir=str(folder),
         vocab=VocabConfig(max_words=config["max_words"], min_count=config["min_count"]),
         dim=config["dim"],
@@ -222,9 +288,8 @@ def run_glove_stage(
     config: Mapping[str, Any], data_dir: Path | None, stages_dir: Path, log: Callable[[str], None]
 ) -> StageOutcome:
     """Train GloVe vectors on the stage's corpus (or find them done)."""
-    inputs = stage_inputs("glove", config, data_dir)
+    inputs, digests, folder = _locate("glove", config, data_dir, stages_dir)
     corpus = inputs["corpus"]
-    folder = stage_folder("glove", config, data_dir, stages_dir)
     record = read_stage_record(folder)
     if record is not None:
         return StageOutcome("glove", folder, {"glove.vectors": record["outputs"]["vectors"]}, record, True)
@@ -235,7 +300,7 @@ def run_glove_stage(
     vectors = train_glove(glove_config)
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     record = _finish(
-        "glove", folder, config, inputs, {"vectors": vectors}, started, resumed,
+        "glove", folder, config, inputs, digests, {"vectors": vectors}, started, resumed,
         {"timings_seconds": summary["timings_s"], "train_tokens": summary["train_tokens"]},
     )
     return StageOutcome("glove", folder, {"glove.vectors": str(vectors)}, record, False)
@@ -245,9 +310,8 @@ def run_bilm_stage(
     config: Mapping[str, Any], data_dir: Path | None, stages_dir: Path, log: Callable[[str], None]
 ) -> StageOutcome:
     """Pretrain the biLM (resuming its checkpoint when there is one, or find it done)."""
-    inputs = stage_inputs("bilm", config, data_dir)
+    inputs, digests, folder = _locate("bilm", config, data_dir, stages_dir)
     corpus, wikitext = inputs["corpus"], inputs["wikitext"]
-    folder = stage_folder("bilm", config, data_dir, stages_dir)
     record = read_stage_record(folder)
     if record is not None:
         outputs = record["outputs"]
@@ -275,7 +339,7 @@ def run_bilm_stage(
     outputs = {name: folder / f"{name}.{suffix}" for name, suffix in
                (("options", "json"), ("weights", "hdf5"), ("vocab", "txt"))}
     record = _finish(
-        "bilm", folder, config, inputs, outputs, started, resumed,
+        "bilm", folder, config, inputs, digests, outputs, started, resumed,
         {
             "train_seconds_all_invocations": trainer.position.train_seconds,
             "steps": trainer.position.step,
