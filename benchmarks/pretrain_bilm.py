@@ -159,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     matmul_after = machine_matmul_rates(context, args.threads)
     load_after = os.getloadavg()[0]
     cpu_seconds = context.all_reduce_sum([cpu_seconds])[0]  # every process's CPU time
+    if context.world_size > 1:
+        trainer.leave_process_group()
     if not context.is_main:
-        dist.destroy_process_group()
         return 0
     matmul = (matmul_before[0] + matmul_after[0]) / 2
     matmul_cpu = (matmul_before[1] + matmul_after[1]) / 2
@@ -206,8 +207,6 @@ def main(argv: list[str] | None = None) -> int:
         result["optimizer_comparison"] = compare_optimizers(args.preset, args.set, source, args.compare_optimizers)
     print(json.dumps(result, indent=2))
     write_json(args.out, result)
-    if context.world_size > 1:
-        dist.destroy_process_group()
     return 0
 
 

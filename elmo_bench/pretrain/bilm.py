@@ -37,6 +37,7 @@ perplexities are over this package's vocabulary and tokenizer.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import math
@@ -840,6 +841,20 @@ class BiLmTrainer:
         self.export()
         return self.position
 
+    def leave_process_group(self) -> None:
+        """Drop the DDP wrapper and destroy the process group; the trainer cannot train after this.
+
+        Left to interpreter exit, the group's gloo worker threads can still be releasing the last
+        collective's tensor, which needs the GIL while Python finalizes: the process then aborts
+        ("terminate called without an active exception") after a successful run. Destroying the
+        group once nothing else holds it (the wrapper's reducer does, through a reference cycle,
+        hence the collection) joins those threads first.
+        """
+        self.ddp = self.model
+        gc.collect()
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
     def _should_stop(self, stop: StopRule, progress: "_Progress") -> bool:
         """Whether this invocation stops now; every rank gets rank 0's answer."""
         answer = stop.stop_after_steps is not None and self.position.step - progress.first_step >= stop.stop_after_steps
@@ -1046,7 +1061,8 @@ def pretrain(
     """Start (``preset`` and ``data`` given) or resume (both None, read from ``output_dir``) a run.
 
     Works in one process or under ``torchrun`` (each rank a process). Returns the trainer after
-    it stopped (its ``position``; ``output_dir`` holds the checkpoint, metrics and export).
+    it stopped (its ``position``; ``output_dir`` holds the checkpoint, metrics and export). A
+    process group it started (under ``torchrun``) it destroys before returning.
 
     Raises:
         PretrainError: starting over an existing checkpoint, resuming without one, or a
@@ -1054,6 +1070,7 @@ def pretrain(
     """
     output_dir = Path(output_dir)
     config_path = output_dir / "config.json"
+    owns_process_group = not dist.is_initialized()
     context = init_distributed()
     if resume:
         if preset is not None or data is not None:
@@ -1089,6 +1106,8 @@ def pretrain(
             logger.info("resumed %s at step %d (epoch %d, %.2fM tokens)", trainer.checkpoint_path,
                         trainer.position.step, trainer.position.epoch, trainer.position.tokens_seen / 1e6)
     trainer.train(stop)
+    if context.world_size > 1 and owns_process_group:
+        trainer.leave_process_group()
     return trainer
 
 
