@@ -314,3 +314,10 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(corpus_d
     one_final = json.loads((tmp_path / "one" / "metrics.json").read_text())["final"]["heldout"]
     assert ddp_final["tokens"] == one_final["tokens"]
     assert ddp_final["mean_ppl"] == pytest.approx(one_final["mean_ppl"], rel=1e-4)
+
+
+@pytest.mark.parametrize("steps", ["[0]", "[7]", "[3, 3]"])
+def test_snapshot_steps_must_be_distinct_steps_inside_the_schedule(steps):
+    with pytest.raises(PresetError, match="train.snapshot_steps"):
+        get_preset("tiny", ["train.max_steps=7", f"train.snapshot_steps={steps}"])
+    assert get_preset("tiny", ["train.max_steps=7", "train.snapshot_steps=[2, 6]"]).train.snapshot_steps == (2, 6)

@@ -333,3 +333,38 @@ def test_a_task_from_a_tasks_dir_runs_in_the_grid(smoke_cache, tmp_path, monkeyp
     result = json.loads((outcome.cells_dir / "trec_fine_from_folder.glove.seed1.json").read_text())
     assert result["settings"]["head"]["hidden_size"] == 8  # the preset's task_defaults apply
     assert ":" in next(iter(result["scores"]["test"]["per_class"]))  # fine labels, e.g. HUM:ind
+
+
+def test_a_data_parallel_bilm_stage_trains_on_two_ranks_and_exports_snapshots(smoke_cache, tmp_path):
+    """``pretrain.bilm.processes=2`` spawns two DDP ranks (what ``standard`` runs on 2 cores):
+    the stage finishes its schedule with twice one rank's tokens per step, and the snapshot
+    asked for is a complete, loadable biLM beside its step, tokens and held-out perplexity."""
+    from elmo_bench.embedders.elmo.weights import load_bilm
+
+    data_dir = smoke_cache / "stages" / "smoke-data"
+    config = resolve_preset("smoke", {"pretrain.bilm.processes": 2})["pretrain"]["bilm"]
+    config["overrides"] = {"train": {"max_steps": 6, "eval_every": 3, "snapshot_steps": [3]}}
+    outcome = run_bilm_stage(config, data_dir, tmp_path, log=lambda line: None)
+    cost = outcome.record["cost"]
+    assert cost["steps"] == 6 and cost["processes"] == 2
+    assert json.loads((outcome.folder / "config.json").read_text())["world_size"] == 2
+
+    snapshot = outcome.folder / "snapshots" / "step-3"
+    described = json.loads((snapshot / "snapshot.json").read_text())
+    assert described["step"] == 3 and described["max_steps"] == 6
+    assert 0 < described["tokens_seen"] < cost["tokens_seen"]
+    assert described["heldout"]["step"] == 3 and described["heldout"]["mean_ppl"] > 1
+    bilm = load_bilm(snapshot / "options.json", snapshot / "weights.hdf5")
+    final = load_bilm(outcome.folder / "options.json", outcome.folder / "weights.hdf5")
+    assert not torch.equal(next(bilm.parameters()), next(final.parameters()))  # 3 more steps
+    assert not list((outcome.folder / "snapshots").glob("*.partial"))
+
+
+def test_data_parallel_pretraining_cannot_run_beside_glove():
+    from elmo_bench.runner.stages import StageError, check_stages
+
+    settings = resolve_preset("smoke", {"pretrain.bilm.processes": 2, "pretrain.concurrent": True})
+    with pytest.raises(StageError, match="pretrain.concurrent=false"):
+        check_stages(settings)
+    with pytest.raises(StageError, match="processes must be a whole number"):
+        check_stages(resolve_preset("smoke", {"pretrain.bilm.processes": 0}))

@@ -52,11 +52,15 @@ def test_every_preset_resolves_and_names_known_tasks_and_embedders():
         check_stages(settings)
     smoke, standard, paper = (resolve_preset(name) for name in ("smoke", "standard", "paper"))
     assert smoke["smoke_data"] and smoke["pretrain"]["bilm"]["preset"] == "tiny"
-    assert standard["pretrain"]["bilm"]["preset"] == "cpu-small" and standard["seeds"] == [1, 2]
+    # standard: the paper's comparison and its controls, 3 seeds, on all five tasks
+    assert standard["pretrain"]["bilm"]["preset"] == "cpu-small" and standard["seeds"] == [1, 2, 3]
     assert standard["tasks"] == ["conll2003_ner", "sst2", "sst5", "trec6", "squad11"]
-    # standard: GloVe (1 thread) and the biLM side by side, one core each of a 2-core machine
-    assert standard["pretrain"]["concurrent"] and not smoke["pretrain"]["concurrent"]
-    assert standard["pretrain"]["glove"]["threads"] == standard["pretrain"]["bilm"]["threads"] == 1
+    assert standard["embedders"] == ["glove", "elmo+glove", "elmo", "elmo-layer0"]
+    # one stage after the other on both cores: GloVe on 2 threads, the biLM as 2 DDP ranks
+    assert not standard["pretrain"]["concurrent"] and standard["pretrain"]["glove"]["threads"] == 2
+    assert standard["pretrain"]["bilm"]["processes"] == 2 and standard["pretrain"]["bilm"]["threads"] == 1
+    quick = resolve_preset("quick")
+    assert quick["seeds"] == [1, 2, 3] and quick["embedders"] == ["glove", "elmo+glove"]
     assert paper["seeds"] == [1, 2, 3, 4, 5] and paper["device"] == "auto"
     assert paper["embedder"]["elmo"]["model"] == "original"
     assert paper["embedder"]["glove"]["vectors"] == "glove.840B.300d"
@@ -74,7 +78,9 @@ def test_set_overrides_reach_nested_and_open_sections():
     ])
     settings = resolve_preset("standard", overrides)
     assert settings["seeds"] == [4, 5] and settings["pretrain"]["glove"]["dim"] == 50
-    assert settings["pretrain"]["bilm"]["overrides"]["train"] == {"max_steps": 7}
+    assert settings["pretrain"]["bilm"]["overrides"]["train"] == {
+        "max_steps": 7, "snapshot_steps": [500, 1000, 2000],  # the preset's other override stays
+    }
     assert settings["task_settings"]["squad11"]["options"]["max_train_questions"] == 100
     assert settings["embedder"]["glove"]["vectors"] == "my vectors.txt"  # not JSON: a string
 
@@ -138,6 +144,24 @@ def test_plan_selects_cells_and_merges_task_settings_in_order(tmp_path):
     assert trec["training"]["device"] == "cpu" and trec["options"] == {"granularity": "coarse"}
     assert len({spec.fingerprint for spec in specs}) == 4
     assert pickle.loads(pickle.dumps(specs[0])) == specs[0]
+
+
+def test_task_embedders_narrow_one_task_and_name_unknown_embedders(tmp_path):
+    """``standard`` runs SQuAD with the paper's pair only; other tasks keep every embedder, a
+    command-line --embedders narrows both, and a misspelt name fails at selection."""
+    settings = resolve_preset("smoke", {"task_embedders": {"sst2": ["elmo+glove", "glove"]}})
+    select(settings, discover_tasks(), tasks=["trec6", "sst2"],
+           embedders=["glove", "elmo", "elmo+glove"], seeds=[1])
+    assert [spec.label for spec in plan(settings, tmp_path)] == [
+        "trec6.glove.seed1", "trec6.elmo.seed1", "trec6.elmo+glove.seed1",
+        "sst2.glove.seed1", "sst2.elmo+glove.seed1",
+    ]
+    select(settings, discover_tasks(), embedders=["elmo"])
+    assert [spec.label for spec in plan(settings, tmp_path)] == ["trec6.elmo.seed1"]
+    bad = resolve_preset("smoke", {"task_embedders": {"sst2": ["elmo+glvoe"]}})
+    with pytest.raises(UnknownEmbedderError, match=r"task_embedders.sst2: unknown embedder 'elmo\+glvoe'"):
+        select(bad, discover_tasks())
+    assert resolve_preset("standard")["task_embedders"] == {"squad11": ["glove", "elmo+glove"]}
 
 
 def test_fingerprint_follows_file_contents_not_paths(tmp_path):

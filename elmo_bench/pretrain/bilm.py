@@ -44,6 +44,7 @@ import math
 import os
 import random
 import re
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -82,6 +83,7 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
+SNAPSHOTS_DIR = "snapshots"
 
 
 class PretrainError(ValueError):
@@ -800,6 +802,37 @@ class BiLmTrainer:
             export_bilm(self.model.bilm, self.output_dir / "options.json", self.output_dir / "weights.hdf5")
             self.source.vocabulary.save(self.output_dir / "vocab.txt")
 
+    def export_snapshot(self, train_loss: float | None) -> Path:
+        """Export the biLM as it is now to ``snapshots/step-<N>/`` (``options.json``,
+        ``weights.hdf5``, ``vocab.txt`` and ``snapshot.json``: step, tokens seen, held-out
+        perplexity at this step); the folder is written whole, then renamed into place, so a
+        snapshot that exists is complete. Every rank calls this (the held-out evaluation is
+        collective); the main rank writes."""
+        step = self.position.step
+        if self.source.heldout is not None and not (
+            self.position.history and self.position.history[-1]["step"] == step
+        ):
+            self._record_heldout(train_loss)
+            self.write_metrics()
+        folder = self.output_dir / SNAPSHOTS_DIR / f"step-{step}"
+        if not self.context.is_main:
+            return folder
+        partial = folder.with_name(folder.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        export_bilm(self.model.bilm, partial / "options.json", partial / "weights.hdf5")
+        self.source.vocabulary.save(partial / "vocab.txt")
+        heldout = self.position.history[-1] if self.position.history else None
+        write_json(partial / "snapshot.json", {
+            "step": step, "max_steps": self.config.max_steps, "tokens_seen": self.position.tokens_seen,
+            "train_seconds": round(self.position.train_seconds, 1),
+            "heldout": heldout if heldout is not None and heldout["step"] == step else None,
+        })
+        shutil.rmtree(folder, ignore_errors=True)  # one left by a run resumed from before it
+        partial.rename(folder)
+        logger.info("step %d: snapshot exported to %s", step, folder)
+        return folder
+
     # -- the loop --------------------------------------------------------------------------
 
     def train(self, stop: StopRule = StopRule()) -> TrainingPosition:
@@ -825,6 +858,8 @@ class BiLmTrainer:
             if config.eval_every and step % config.eval_every == 0 and step < config.max_steps:
                 self._record_heldout(progress.last_train_nll)
                 self.write_metrics()
+            if step in config.snapshot_steps:
+                self.export_snapshot(progress.last_train_nll)
             if step % config.checkpoint_every == 0:
                 self.save_checkpoint()
                 saved_step = step

@@ -98,6 +98,9 @@ class TrainConfig:
         eval_every: steps between held-out evaluations (0: only at the end).
         eval_tokens: held-out tokens used by the periodic evaluation (the final one uses all).
         checkpoint_every: steps between checkpoints (one is also written when a run stops).
+        snapshot_steps: steps (each below ``max_steps``) at which the biLM is also exported to
+            ``snapshots/step-<N>/`` with its held-out perplexity and tokens seen, for learning
+            curves over pretraining; the final export is the run's own.
     """
 
     batch_tokens: int = 4096
@@ -114,6 +117,7 @@ class TrainConfig:
     eval_every: int = 500
     eval_tokens: int = 100_000
     checkpoint_every: int = 200
+    snapshot_steps: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("adam", "adagrad"):
@@ -128,6 +132,15 @@ class TrainConfig:
         for name in ("batches_per_step", "max_steps", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise PresetError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        object.__setattr__(self, "snapshot_steps", tuple(self.snapshot_steps))
+        for step in self.snapshot_steps:
+            if isinstance(step, bool) or not isinstance(step, int) or not 1 <= step < self.max_steps:
+                raise PresetError(
+                    f"train.snapshot_steps: {step!r} is not a step between 1 and train.max_steps - 1 "
+                    f"({self.max_steps - 1}); the final export is the run's own"
+                )
+        if len(set(self.snapshot_steps)) != len(self.snapshot_steps):
+            raise PresetError(f"train.snapshot_steps repeats a step: {list(self.snapshot_steps)}")
 
 
 @dataclass(frozen=True)

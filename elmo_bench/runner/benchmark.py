@@ -138,8 +138,8 @@ def run_benchmark(
         settings, registry, sources, cells_dir, tasks_dirs, data_dir, cache_dir, device,
         provenance, verbose,
     )
-    log(f"{len(specs)} cells ({len(settings['tasks'])} tasks x {len(settings['embedders'])} "
-        f"embedders x {len(settings['seeds'])} seeds) -> {cells_dir}, executor {executor.name}")
+    log(f"{len(specs)} cells ({len(settings['tasks'])} tasks, {len(settings['embedders'])} "
+        f"embedders, {len(settings['seeds'])} seeds) -> {cells_dir}, executor {executor.name}")
     grid = run_grid(specs, executor, progress=progress)
     report_dir = None
     if not grid.with_status("failed"):

@@ -147,6 +147,22 @@ def select(
             raise PresetError(f"no {key} selected: the grid is empty")
         if len(set(values)) != len(values):
             raise PresetError(f"{key} repeats a value: {values}")
+    for task, names in settings["task_embedders"].items():
+        registry.get(task)
+        if not isinstance(names, list) or not names:
+            raise PresetError(f"task_embedders.{task} must be a non-empty list of embedders, got {names!r}")
+        for name in names:
+            if name not in COMPARED_EMBEDDERS:
+                raise UnknownEmbedderError(
+                    f"task_embedders.{task}: unknown embedder {name!r}"
+                    f"{did_you_mean(name, COMPARED_EMBEDDERS)}; known: {', '.join(COMPARED_EMBEDDERS)}"
+                )
+
+
+def task_embedders(settings: Mapping[str, Any], task: str) -> list[str]:
+    """The selected embedders that ``task`` runs: ``embedders``, narrowed by ``task_embedders``."""
+    chosen = settings["task_embedders"].get(task)
+    return [name for name in settings["embedders"] if chosen is None or name in chosen]
 
 
 def task_settings(
@@ -316,7 +332,7 @@ def plan_cells(
     identities: dict[str, dict[str, Any]] = {}  # by the JSON of the settings read
     specs = []
     for task in settings["tasks"]:
-        for embedder in settings["embedders"]:
+        for embedder in task_embedders(settings, task):
             uses = COMPARED_EMBEDDERS[embedder]
             cell_sources = {}
             for source in sorted({use.source for use in uses}):

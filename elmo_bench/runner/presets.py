@@ -31,6 +31,10 @@ Settings (see :data:`DEFAULTS` for every key and its default):
 ``embedder``
     the source settings of :mod:`elmo_bench.embedders.registry` (``elmo.weights``,
     ``glove.vectors``, ...); ``elmo.device`` None follows ``device``.
+``task_embedders``
+    ``{task: [embedder, ...]}``: the embedders a task runs when it should run fewer than
+    ``embedders`` (``standard``: SQuAD, the most expensive task, runs only the paper's pair); the
+    list keeps the order of ``embedders`` and drops those not selected.
 ``task_defaults`` / ``task_settings``
     overrides of the tasks' ``options``, ``head`` and ``training``: ``task_defaults`` for every
     selected task that has the key, ``task_settings.<task>`` for one task (applied after).
@@ -67,6 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "tasks": list(ALL_TASKS),
     "embedders": ["glove", "elmo"],
     "seeds": [1, 2, 3],
+    "task_embedders": {},  # task -> the embedders it runs when not all of them (e.g. SQuAD)
     "pretrain": {
         "concurrent": False,  # True: the stages that must run run side by side, a process each
         "glove": {
@@ -88,7 +93,8 @@ DEFAULTS: dict[str, Any] = {
             "wikitext": "corpus/eval/wikitext-2",  # None: no WikiText-2 perplexity
             "held_out_fraction": 0.01,
             "workers": 2,
-            "threads": 2,
+            "threads": 2,  # per process
+            "processes": 1,  # data-parallel ranks (DDP, gloo on CPU); part of the stage's key
         },
     },
     "embedder": {
@@ -114,6 +120,7 @@ DEFAULTS: dict[str, Any] = {
 """Every setting and its default; presets and ``--set`` change these."""
 
 OPEN_SECTIONS: tuple[tuple[str, ...], ...] = (
+    ("task_embedders",),
     ("task_defaults", "*"),
     ("task_settings",),
     ("task_settings", "*"),
@@ -147,27 +154,60 @@ PRESETS: dict[str, dict[str, Any]] = {
             "squad11": {"options": {"selection_questions": 3}},
         },
     },
+    "quick": {
+        "description": "a first look in about an hour: a small biLM (600 steps) and 5-epoch "
+        "GloVe, GloVe vs GloVe+ELMo on SST-2 and TREC-6, 3 seeds; cannot say whether ELMo helps "
+        "NER, SST-5 or QA, and its biLM is too small for the answer to carry over to standard",
+        "embedders": ["glove", "elmo+glove"],
+        "tasks": ["sst2", "trec6"],
+        "seeds": [1, 2, 3],
+        "threads": 1,
+        "executor": {"name": "pool", "workers": 2},
+        "pretrain": {
+            "glove": {"dim": 128, "epochs": 5, "threads": 2},
+            "bilm": {
+                "preset": "cpu-small", "overrides": {"train": {"max_steps": 600}},
+                "threads": 1, "processes": 2,
+            },
+        },
+        "task_defaults": {"training": {"max_epochs": 100}},  # a safety bound: patience stops heads
+    },
     "standard": {
-        "description": "real data; cpu-small biLM and 128d GloVe pretrained on Wikipedia; "
-        "GloVe vs ELMo on 5 tasks x 2 seeds, with CPU-sized caps",
-        # Caps sized from single cells measured on 2 shared cores (README, "The benchmark grid"):
-        # about 5 hours in all, of which SQuAD (a BiDAF head over 10,570 dev questions) is a third.
-        "seeds": [1, 2],
+        "description": "real data; cpu-small biLM (4,000 DDP steps, 31M tokens) and 128d GloVe "
+        "pretrained on Wikipedia; glove, elmo+glove, elmo, elmo-layer0 on 5 tasks x 3 seeds "
+        "(SQuAD: glove and elmo+glove), heads trained until early stopping",
+        # Sized to finish `make bench` within 8 hours on 2 cores (README, "What `make bench` costs").
+        "embedders": ["glove", "elmo+glove", "elmo", "elmo-layer0"],
+        "seeds": [1, 2, 3],
+        # SQuAD is the costliest task: it runs the paper's comparison only, with every seed.
+        "task_embedders": {"squad11": ["glove", "elmo+glove"]},
         "report_dir": ".",
         # Two cells at a time, one thread each, so that both cores stay busy through the parts
         # of a cell that run on one thread anyway (reading, batching, decoding, scoring).
         "threads": 1,
         "executor": {"name": "pool", "workers": 2},
         "pretrain": {
-            "concurrent": True,  # GloVe (1 thread) and the biLM side by side, one core each
-            "glove": {"dim": 128, "epochs": 15},
+            # One stage after the other, each on both cores: GloVe with 2 threads, the biLM as two
+            # data-parallel processes of one thread (the fastest configuration measured:
+            # results/benchmarks/pretrain_bilm_ddp.json).
+            "concurrent": False,
+            "glove": {"dim": 128, "epochs": 15, "threads": 2},
             "bilm": {
-                "preset": "cpu-small", "overrides": {"train": {"max_steps": 1000}}, "threads": 1,
+                "preset": "cpu-small",
+                # 4,000 steps of 2 x 4,096 positions: one pass over the 32M-token corpus, 6.6
+                # tokens per parameter; snapshots at 1/8, 1/4 and 1/2 for the learning curves.
+                "overrides": {"train": {"max_steps": 4000, "snapshot_steps": [500, 1000, 2000]}},
+                "threads": 1,
+                "processes": 2,
             },
         },
-        "task_defaults": {"training": {"max_epochs": 10}},
+        # A safety bound only: every head stops early on dev with its task's patience.
+        "task_defaults": {"training": {"max_epochs": 100}},
         "task_settings": {
-            "squad11": {"options": {"max_train_questions": 2000}, "training": {"max_epochs": 2, "patience": 1}},
+            "squad11": {
+                "options": {"max_train_questions": 8000, "max_train_context_tokens": 300},
+                "head": {"hidden_size": 50, "modelling_layers": 1},
+            },
         },
     },
     "paper": {

@@ -35,6 +35,8 @@ import json
 import logging
 import logging.handlers
 import multiprocessing
+import os
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.multiprocessing.spawn import ProcessException
 
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.embedders.registry import COMPARED_EMBEDDERS
@@ -281,7 +284,16 @@ def check_stages(settings: Mapping[str, Any]) -> None:
         PresetError (of the biLM presets), VocabularyError, CorpusError, ValueError: a bad value.
     """
     _glove_config(settings["pretrain"]["glove"], Path("corpus"), Path("output"))
-    _bilm_preset(settings["pretrain"]["bilm"])
+    bilm = settings["pretrain"]["bilm"]
+    _bilm_preset(bilm)
+    processes = bilm["processes"]
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise StageError(f"pretrain.bilm.processes must be a whole number of at least 1, got {processes!r}")
+    if processes > 1 and settings["pretrain"]["concurrent"]:
+        raise StageError(
+            f"pretrain.bilm.processes={processes} (data-parallel ranks) cannot run beside GloVe: set "
+            "pretrain.concurrent=false, or pretrain.bilm.processes=1"
+        )
 
 
 def run_glove_stage(
@@ -306,6 +318,47 @@ def run_glove_stage(
     return StageOutcome("glove", folder, {"glove.vectors": str(vectors)}, record, False)
 
 
+def _pretrain_rank(
+    rank: int, world_size: int, port: int, threads: int, preset: BiLmPreset | None,
+    data: DataSettings | None, folder: Path, log_level: int,
+) -> None:
+    """One rank of :func:`_pretrain_data_parallel` (a spawned process): the environment that
+    ``torchrun`` would set, then :func:`pretrain`, which joins the gloo group from it."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world_size),
+                      RANK=str(rank), LOCAL_RANK=str(rank))
+    logging.basicConfig(level=log_level, format=f"%(asctime)s rank {rank} %(name)s: %(message)s")
+    torch.set_num_threads(threads)
+    pretrain(preset, data, folder, resume=preset is None)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _pretrain_data_parallel(
+    processes: int, threads: int, preset: BiLmPreset | None, data: DataSettings | None, folder: Path
+) -> None:
+    """Pretrain (``preset`` and ``data`` given) or resume (both None) with ``processes`` DDP ranks
+    on this machine, spawned by torch.multiprocessing as ``torchrun --nproc-per-node`` would start
+    them (rank 0 writes the checkpoints, metrics and export).
+
+    Raises:
+        StageError: a rank failed (its error and traceback are in the message).
+    """
+    try:
+        torch.multiprocessing.start_processes(
+            _pretrain_rank,
+            args=(processes, _free_port(), threads, preset, data, folder, logging.getLogger().getEffectiveLevel()),
+            nprocs=processes, join=True, start_method="spawn",
+        )
+    except ProcessException as error:
+        raise StageError(
+            f"bilm: a data-parallel rank failed; a rerun resumes from {folder / CHECKPOINT_NAME}: {error}"
+        ) from error
+
+
 def run_bilm_stage(
     config: Mapping[str, Any], data_dir: Path | None, stages_dir: Path, log: Callable[[str], None]
 ) -> StageOutcome:
@@ -320,30 +373,33 @@ def run_bilm_stage(
         return StageOutcome("bilm", folder, sources, record, True)
     preset = _bilm_preset(config)
     resumed = (folder / CHECKPOINT_NAME).is_file()
+    processes = config["processes"]
     log(
         f"bilm: {'resuming' if resumed else 'pretraining'} the {config['preset']!r} biLM "
-        f"({preset.train.max_steps} steps) on {corpus} -> {folder}"
+        f"({preset.train.max_steps} steps, {processes} data-parallel process(es) of "
+        f"{config['threads']} thread(s)) on {corpus} -> {folder}"
     )
     started = time.perf_counter()
-    if resumed:
-        trainer = _with_threads(config["threads"], lambda: pretrain(None, None, folder, resume=True))
+    data = None if resumed else DataSettings(
+        corpus=str(corpus),
+        held_out_fraction=config["held_out_fraction"],
+        workers=config["workers"],
+        wikitext_dir=None if wikitext is None else str(wikitext),
+    )
+    if processes == 1:
+        _with_threads(config["threads"], lambda: pretrain(None if resumed else preset, data, folder, resume=resumed))
     else:
-        data = DataSettings(
-            corpus=str(corpus),
-            held_out_fraction=config["held_out_fraction"],
-            workers=config["workers"],
-            wikitext_dir=None if wikitext is None else str(wikitext),
-        )
-        trainer = _with_threads(config["threads"], lambda: pretrain(preset, data, folder))
+        _pretrain_data_parallel(processes, config["threads"], None if resumed else preset, data, folder)
     metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     outputs = {name: folder / f"{name}.{suffix}" for name, suffix in
                (("options", "json"), ("weights", "hdf5"), ("vocab", "txt"))}
     record = _finish(
         "bilm", folder, config, inputs, digests, outputs, started, resumed,
         {
-            "train_seconds_all_invocations": trainer.position.train_seconds,
-            "steps": trainer.position.step,
-            "tokens_seen": trainer.position.tokens_seen,
+            "train_seconds_all_invocations": metrics["train_seconds"],
+            "steps": metrics["step"],
+            "tokens_seen": metrics["tokens_seen"],
+            "processes": processes,
             "final_perplexities": metrics.get("final"),
         },
     )
