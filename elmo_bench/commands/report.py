@@ -1,4 +1,4 @@
-"""``elmo-bench report [--cells DIR] [--out DIR]``: tables, plots and paired significance tests
+"""``elmo-bench report [--cells DIR] [--out DIR]``: tables, plots and seed-aware significance tests
 rebuilt from the cell result files (README.md, results.csv/json/tex, scores.png,
 cost_vs_score.png)."""
 
@@ -31,7 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--resamples",
         type=int,
         default=DEFAULT_RESAMPLES,
-        help=f"bootstrap resamples per paired test (default {DEFAULT_RESAMPLES:,})",
+        help=f"bootstrap resamples per comparison and task (default {DEFAULT_RESAMPLES:,})",
     )
     parser.add_argument(
         "--seed", type=int, default=DEFAULT_SEED, help=f"bootstrap seed (default {DEFAULT_SEED})"

@@ -1,7 +1,7 @@
-"""Result tables, plots and paired significance tests, rebuilt from cell result files.
+"""Result tables, plots and seed-aware significance tests, rebuilt from cell result files.
 
 :func:`build_report` is the entry point (``elmo-bench report``); :mod:`.cells` reads the files,
-:mod:`.summary` aggregates them, :mod:`.significance` runs the paired bootstrap, :mod:`.render`
+:mod:`.summary` aggregates them, :mod:`.significance` runs the two-level bootstrap, :mod:`.render`
 and :mod:`.plots` write the outputs.
 """
 

@@ -42,7 +42,7 @@ def build_report(
     written, and each is replaced atomically.
 
     Args:
-        resamples: bootstrap resamples per paired test.
+        resamples: bootstrap resamples per comparison and task.
         seed: seed of the bootstrap's random generators.
 
     Returns:

@@ -43,6 +43,29 @@ class LearnedMix:
 
 
 @dataclass(frozen=True)
+class TrainingHistory:
+    """How the head's training ended.
+
+    Attributes:
+        epochs_run: epochs trained.
+        best_epoch: the epoch (1-based) whose head was kept: the best on dev.
+        stopped_early: whether patience ended the training (False: the epoch cap did).
+        max_epochs: the epoch cap, where recorded.
+    """
+
+    epochs_run: int
+    best_epoch: int
+    stopped_early: bool
+    max_epochs: int | None
+
+    @property
+    def converged(self) -> bool:
+        """False when the best epoch is the last one run: dev was still improving when training
+        ended, so a longer training might have given a better head."""
+        return self.best_epoch < self.epochs_run
+
+
+@dataclass(frozen=True)
 class Cell:
     """What a report uses from one cell result (task, embedder, seed).
 
@@ -67,6 +90,7 @@ class Cell:
         mixes: learned scalar mixes, one per mixed source.
         comparable_settings: settings and test data checksums that must agree between the cells
             of one task for their scores to share a protocol.
+        training: the head's training history (None in files that do not record it).
     """
 
     path: Path
@@ -87,6 +111,7 @@ class Cell:
     peak_memory_bytes: int
     mixes: tuple[LearnedMix, ...]
     comparable_settings: dict[str, Any]
+    training: TrainingHistory | None = None
 
     @property
     def embedding_tokens_per_second(self) -> float | None:
@@ -209,6 +234,27 @@ def _outcomes(
     return outcomes, None, examples_sha256
 
 
+def _training_history(fields: _Fields) -> TrainingHistory | None:
+    """The ``training`` record's epochs, best epoch and early stop; None when it is absent."""
+    if fields.get("training", dict, optional=True) is None:
+        return None
+    epochs = fields.get("training.epochs", list)
+    best_epoch = fields.get("training.best_epoch", int)
+    stopped_early = fields.data["training"].get("stopped_early")
+    if not isinstance(stopped_early, bool):
+        raise fields.error(f"'training.stopped_early' must be true or false, got {stopped_early!r}")
+    if not 1 <= best_epoch <= len(epochs):
+        raise fields.error(
+            f"'training.best_epoch' {best_epoch} is not one of the {len(epochs)} epochs run"
+        )
+    return TrainingHistory(
+        epochs_run=len(epochs),
+        best_epoch=best_epoch,
+        stopped_early=stopped_early,
+        max_epochs=fields.get("settings.training.max_epochs", int, optional=True),
+    )
+
+
 def _comparable_settings(fields: _Fields) -> dict[str, Any]:
     settings = dict(fields.get("settings", dict))
     # Where the head trained does not change the protocol.
@@ -283,6 +329,7 @@ def load_cell(path: Path) -> Cell:
         peak_memory_bytes=fields.get("memory.peak_rss_bytes", int),
         mixes=_mixes(fields),
         comparable_settings=_comparable_settings(fields),
+        training=_training_history(fields),
     )
 
 

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from elmo_bench.report.reference import PAPER_REFERENCES
-from elmo_bench.report.significance import PairedComparison
-from elmo_bench.report.summary import ReportContent, ScoreSummary
+from elmo_bench.report.reference import PUBLISHED_SCORES, PublishedScore
+from elmo_bench.report.significance import ComparisonResult
+from elmo_bench.report.summary import COMPARISONS, ReportContent, ScoreSummary
 
 DASH = "–"
+NOT_CONVERGED = "†"
 CSV_COLUMNS = (
     "task",
     "metric",
@@ -27,8 +29,13 @@ CSV_COLUMNS = (
     "mean",
     "std",
     "scores",
+    "epochs_run",
+    "best_epochs",
+    "stopped_early",
+    "not_converged_seeds",
     "paper",
     "paper_std",
+    "paper_split",
     "embedding_seconds",
     "adaptation_seconds",
     "training_seconds_per_epoch",
@@ -69,20 +76,49 @@ def mean_std(mean: float, std: float | None) -> str:
     return percent(mean) if std is None else f"{percent(mean)} ± {percent(std)}"
 
 
-def p_value(value: float | None, resamples: int) -> str:
-    if value is None:
+def rounded_up(value: float) -> str:
+    """``value`` rounded up to one significant digit (0.00019998 -> ``"0.0002"``)."""
+    exponent = math.floor(math.log10(value))
+    digit = math.ceil(round(value / 10**exponent, 9))
+    if digit == 10:
+        digit, exponent = 1, exponent + 1
+    return f"{digit * 10.0**exponent:.{max(0, -exponent)}f}"
+
+
+def p_value(value: float | None, resolution: float | None) -> str:
+    """A p-value as text, never below the test's ``resolution``: a p-value at the resolution
+    (no resample on the far side of 0) is shown as "< " the resolution rounded up."""
+    if value is None or resolution is None:
         return DASH
-    if value == 0:
-        return f"< {1 / resamples:.2g}"  # no resample at or below zero: p under 1/resamples
-    return f"{value:.4f}"
+    if value <= resolution * (1 + 1e-9):
+        return f"< {rounded_up(resolution)}"
+    return f"{value:.4f}" if value >= 0.001 else f"{value:.2g}"
 
 
 def amount(value: float | None, decimals: int) -> str:
     return DASH if value is None else f"{value:,.{decimals}f}"
 
 
-def _paper(summary: ScoreSummary) -> str:
-    return DASH if summary.paper is None else mean_std(summary.paper, summary.paper_std)
+def published(score: PublishedScore | None) -> str:
+    """``"92.22 ± 0.10 (test)"``: the published number with its split."""
+    return DASH if score is None else f"{mean_std(score.value, score.std)} ({score.split_label})"
+
+
+def _per_seed_scores(summary: ScoreSummary) -> str:
+    """Each seed's score, marked where that seed's head did not converge."""
+    late = set(summary.not_converged_seeds)
+    return ", ".join(
+        percent(score) + (NOT_CONVERGED if seed in late else "")
+        for seed, score in zip(summary.seeds, summary.scores, strict=True)
+    )
+
+
+def _epochs(summary: ScoreSummary) -> str:
+    """``"8/12, 27/30"``: best epoch / epochs run, per seed."""
+    return ", ".join(
+        DASH if history is None else f"{history.best_epoch}/{history.epochs_run}"
+        for history in summary.training
+    )
 
 
 # ------------------------------------------------------------------------------ table rows
@@ -96,7 +132,8 @@ def score_table(content: ReportContent) -> Table:
         "n",
         "ours: mean ± std",
         "per seed",
-        "paper",
+        "best / epochs run",
+        "published (split)",
         "embedding s",
         "adaptation s",
         "training s/epoch",
@@ -109,9 +146,11 @@ def score_table(content: ReportContent) -> Table:
             f"{summary.metric} ({summary.reported_split})",
             summary.embedder,
             str(summary.n_seeds),
-            mean_std(summary.mean, summary.std),
-            ", ".join(percent(score) for score in summary.scores),
-            _paper(summary),
+            mean_std(summary.mean, summary.std)
+            + (f" {NOT_CONVERGED}" if summary.not_converged_seeds else ""),
+            _per_seed_scores(summary),
+            _epochs(summary),
+            published(summary.published),
             amount(summary.embedding_seconds, 1),
             amount(summary.adaptation_seconds, 1),
             amount(summary.training_seconds_per_epoch, 1),
@@ -120,44 +159,56 @@ def score_table(content: ReportContent) -> Table:
         ]
         for summary in content.summaries
     ]
-    return Table(header, rows, "lllrrrrrrrrr")
+    return Table(header, rows, "lllrrrrrrrrrr")
 
 
-def comparison_table(comparisons: Sequence[PairedComparison]) -> Table:
+def _interval(comparison: ComparisonResult) -> str:
+    if comparison.ci95_low is None:
+        return DASH
+    return f"[{percent(comparison.ci95_low, True)}, {percent(comparison.ci95_high, True)}]"
+
+
+def _per_seed_differences(comparison: ComparisonResult) -> str:
+    return ", ".join(
+        f"s{seed} {percent(value, True)}" for seed, value in comparison.per_seed_differences
+    ) or DASH
+
+
+def comparison_table(comparisons: Sequence[ComparisonResult]) -> Table:
     header = [
-        "task",
         "A vs B",
-        "seeds",
+        "task",
+        "seeds A; B",
         "A",
         "B",
         "Δ (A − B)",
-        "95% CI of Δ",
-        "p (A ≤ B), one-sided",
-        "p, two-sided",
+        "95% interval of Δ",
+        "p (two-sided)",
+        "p (Holm)",
+        "per-seed Δ",
         "note",
     ]
     rows = []
     for comparison in comparisons:
-        interval = (
-            DASH
-            if comparison.ci95_low is None
-            else f"[{percent(comparison.ci95_low, True)}, {percent(comparison.ci95_high, True)}]"
+        seeds = "; ".join(
+            ",".join(map(str, seeds)) or DASH for seeds in (comparison.seeds_a, comparison.seeds_b)
         )
         rows.append(
             [
-                comparison.task,
                 f"{comparison.a} vs {comparison.b}",
-                ", ".join(map(str, comparison.seeds)) or DASH,
+                comparison.task,
+                seeds,
                 percent(comparison.mean_a),
                 percent(comparison.mean_b),
                 percent(comparison.difference, True),
-                interval,
-                p_value(comparison.p_one_sided, comparison.resamples),
-                p_value(comparison.p_two_sided, comparison.resamples),
+                _interval(comparison),
+                p_value(comparison.p_two_sided, comparison.p_resolution),
+                p_value(comparison.p_holm, comparison.p_resolution),
+                _per_seed_differences(comparison),
                 comparison.reason or f"{comparison.n_examples:,} examples",
             ]
         )
-    return Table(header, rows, "lllrrrrrrl")
+    return Table(header, rows, "lllrrrrrrll")
 
 
 def mix_table(content: ReportContent) -> Table:
@@ -190,36 +241,86 @@ def markdown_table(table: Table) -> str:
 
 
 def _method(source: ReportSource) -> str:
+    resolution = 2 / (source.resamples + 1)
     return (
-        "Paired bootstrap over test examples. Each of "
-        f"{source.resamples:,} resamples draws the test examples with replacement, the same "
-        "draws for both embedders and for every seed. On each resample every cell's main score "
-        "is recomputed at corpus level from its per-example outcomes (NER: summed true-positive, "
-        "predicted and gold entity counts, then strict span F1; SQuAD: mean EM/F1 of the drawn "
-        "questions; classification: accuracy), averaged over the seeds both embedders ran "
-        "(paired by seed number), and Δ* = A − B is taken. One-sided p = share of resamples "
-        "with Δ* ≤ 0 (small: A is better than B beyond test-sample noise); two-sided p = twice "
-        "the smaller of the shares with Δ* ≤ 0 and Δ* ≥ 0, at most 1; the 95% interval is the "
-        "2.5 and 97.5 percentiles of Δ*. Random generator: numpy's default_rng seeded with "
-        f"({source.seed}, crc32 of task, A and B). The test captures the uncertainty from "
-        "sampling the test set for the trained heads; variation between seeds enters through "
-        "the seed average and the std column, it is not resampled."
+        "**Method.** A two-level bootstrap, so that the test carries both sources of chance: the "
+        "seeds that trained the heads (for BiLSTM heads often the larger one; Reimers and "
+        "Gurevych, 2017) and the sample of test examples. A paired bootstrap over test examples "
+        "alone would hold the trained heads fixed and ignore the first. Each of "
+        f"R = {source.resamples:,} resamples (1) draws A's seeds with replacement from the seeds "
+        "A ran and, independently, B's from B's (the heads of two embedders share nothing, so "
+        "seeds are not paired); (2) draws the test examples with replacement, one set of draws "
+        "shared by A, B and every seed (paired on examples); (3) recomputes every drawn seed's "
+        "corpus-level main score on the drawn examples from its per-example outcomes (NER: "
+        "summed true-positive, predicted and gold entity counts, then strict span F1; SQuAD: "
+        "mean F1 over the drawn questions; classification: accuracy), averages over the drawn "
+        "seeds of each side and takes Δ* = A − B. *Δ* is the observed difference of the means "
+        "over each embedder's seeds, in points of the task's main score; the *95% interval* is "
+        "the 2.5 and 97.5 percentiles of Δ*; *p (two-sided)* tests Δ = 0 against either sign: "
+        "min(1, 2 (1 + min(#Δ* ≤ 0, #Δ* ≥ 0)) / (R + 1)), the +1 counting the observed sample "
+        "as one of the resamples. It cannot go below 2 / (R + 1) = "
+        f"{resolution:.2g}, the resolution of {source.resamples:,} resamples, and is shown as "
+        f"\"< {rounded_up(resolution)}\" there. *p (Holm)* is Holm's step-down adjustment of "
+        "the two-sided p-values of one comparison across its tested tasks (it bounds the "
+        "chance of any false claim of a difference, over those tasks, at the chosen level). "
+        "*per-seed Δ* is A − B on the full test set for each seed both ran. With k seeds the "
+        "seed level of the bootstrap has few distinct draws (10 multisets for k = 3) and its "
+        "variance of a k-seed mean is (k − 1)/k of the usual estimate, so with 3 seeds the "
+        "interval is somewhat narrow: read a p near 0.05 as inconclusive. Random generator: "
+        f"numpy's default_rng seeded with ({source.seed}, crc32 of task, A and B), so each "
+        "comparison's draws do not depend on which other cells are reported."
     )
 
 
+def _questions(comparisons: Sequence[ComparisonResult]) -> str:
+    """One line per comparison made: what it asks."""
+    made = {(c.a, c.b) for c in comparisons}
+    return "\n".join(
+        f"- `{c.a}` vs `{c.b}`: {c.question}." for c in COMPARISONS if (c.a, c.b) in made
+    )
+
+
+def _skipped(comparisons: Sequence[ComparisonResult]) -> list[str]:
+    return [
+        f"- {c.a} vs {c.b} on {c.task}: {c.reason}" for c in comparisons if c.status == "skipped"
+    ]
+
+
+def _convergence(content: ReportContent) -> str:
+    """The cells whose head did not converge, or that every recorded one did."""
+    late = [
+        f"- {summary.task}, {summary.embedder}, seed {seed}: best epoch {history.best_epoch} of "
+        f"{history.epochs_run}"
+        + (f" (cap {history.max_epochs})" if history.max_epochs is not None else "")
+        + ("; stopped early" if history.stopped_early else "; not stopped early")
+        for summary in content.summaries
+        for seed, history in zip(summary.seeds, summary.training, strict=True)
+        if history is not None and not history.converged
+    ]
+    unrecorded = sum(history is None for s in content.summaries for history in s.training)
+    text = (
+        f"{NOT_CONVERGED} *Not converged*: the head's best dev epoch was the last one it ran, so "
+        "dev was still improving when training stopped and a longer training might change the "
+        "score; such a cell cannot carry a conclusion."
+    )
+    text += ("\n\n" + "\n".join(late)) if late else (
+        " No cell is marked: every head whose file records its training had its best dev epoch "
+        "before its last."
+    )
+    if unrecorded:
+        text += f"\n\n{unrecorded} cell(s) record no training history, so they are not checked."
+    return text
+
+
 def _reference_notes(content: ReportContent) -> list[str]:
-    notes = []
-    for task in content.tasks:
-        reference = PAPER_REFERENCES.get(task)
-        if reference is None:
-            continue
-        with_elmo = mean_std(reference.with_elmo, reference.with_elmo_std)
-        line = (
-            f"- {task}: {reference.metric} on {reference.split}, baseline "
-            f"{percent(reference.baseline)}, +ELMo {with_elmo} ({reference.source})"
-        )
-        notes.append(line + (f"; {reference.note}." if reference.note else "."))
-    return notes
+    shown = {(summary.task, summary.embedder) for summary in content.summaries}
+    return [
+        f"- {score.task}, beside `{score.embedder}`: {score.system}, {score.metric} "
+        f"{mean_std(score.value, score.std)} on the {score.split} split ({score.source})"
+        + (f"; {score.note}." if score.note else ".")
+        for score in PUBLISHED_SCORES
+        if (score.task, score.embedder) in shown
+    ]
 
 
 def markdown_report(content: ReportContent, source: ReportSource) -> str:
@@ -235,10 +336,13 @@ def markdown_report(content: ReportContent, source: ReportSource) -> str:
         markdown_table(score_table(content)),
         "Scores are percentages on the reported split (`test`; SQuAD: its dev set, as in the "
         "papers): mean ± sample standard deviation over the n seeds (n − 1 in the denominator; "
-        "none for one seed), then each seed's score. *paper* is the published number beside the "
-        "row's counterpart: the GloVe baseline for `glove`, the +ELMo system for `elmo` and "
-        "`elmo+glove` (the papers add ELMo to a GloVe baseline); those systems used the original "
-        "pretrained weights and their own task architectures. Costs are means over seeds: "
+        "none for one seed), then each seed's score. *best / epochs run* is, per seed, the epoch "
+        "whose head was kept (best on dev) and the epochs trained. *published (split)* is the "
+        "published number of the row's counterpart, with the split it is on (listed below): "
+        "the ELMo paper's baseline beside `glove` and its baseline + ELMo beside `elmo+glove`; "
+        "GLUE's BiLSTM beside `glove` and its BiLSTM with ELMo in place of GloVe beside `elmo`. "
+        "Those systems used the original pretrained weights and larger task architectures. "
+        "Costs are means over seeds: "
         "*embedding s* is the time it took to compute the embeddings of all three splits (when "
         "they were computed, whether or not the cell then found them cached; an unfrozen biLM "
         "embeds inside its training epochs), *adaptation s* the time it took to fine-tune the "
@@ -248,15 +352,24 @@ def markdown_report(content: ReportContent, source: ReportSource) -> str:
         "the cell process's peak resident memory (cached embeddings that were read count), "
         "*embedding tokens/s* the tokens of all splits over the embedding time.",
     ]
+    blocks += [_convergence(content)]
     reference_notes = _reference_notes(content)
     if reference_notes:
         blocks += ["Published numbers:", "\n".join(reference_notes)]
     blocks += ["![scores](scores.png)", "![cost vs score](cost_vs_score.png)"]
-    blocks += ["## Paired significance tests"]
+    blocks += ["## Comparisons: seed-aware significance tests"]
     if content.comparisons:
-        blocks += [markdown_table(comparison_table(content.comparisons)), _method(source)]
+        blocks += [
+            "Each comparison asks whether A scores differently from B:",
+            _questions(content.comparisons),
+            markdown_table(comparison_table(content.comparisons)),
+        ]
+        skipped = _skipped(content.comparisons)
+        if skipped:
+            blocks += ["Skipped, because one side was not run on the task:", "\n".join(skipped)]
+        blocks += [_method(source)]
     else:
-        blocks += ["No task has two embedders to compare."]
+        blocks += ["No comparison: the grid does not hold both embedders of any of them."]
     blocks += ["## Learned scalar mix weights"]
     if content.mixes:
         blocks += [
@@ -272,8 +385,9 @@ def markdown_report(content: ReportContent, source: ReportSource) -> str:
         blocks += ["## Notes", "\n".join(f"- {note}" for note in content.notes)]
     blocks += [
         "## Files",
-        "- `results.csv`: the score table, one row per task and embedder; scores in [0, 1], "
-        "`seeds` and `scores` space-separated.\n"
+        "- `results.csv`: the score table, one row per task and embedder; scores in [0, 1]; "
+        "`seeds`, `scores`, `epochs_run`, `best_epochs`, `stopped_early` and "
+        "`not_converged_seeds` space-separated, per seed.\n"
         "- `results.json`: everything here, including the tests and the mixes, with the cell "
         "files used.\n"
         "- `results.tex`: the score and test tables as LaTeX tabulars (booktabs).\n"
@@ -285,17 +399,27 @@ def markdown_report(content: ReportContent, source: ReportSource) -> str:
 # ------------------------------------------------------------------------------ CSV and JSON
 
 
+def _csv_item(value: Any) -> str:
+    """One value of a list field: floats in full precision, booleans as true/false."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _csv_value(value: Any) -> Any:
+    """A CSV field: lists space-separated, None empty."""
+    if value is None:
+        return ""
+    return " ".join(map(_csv_item, value)) if isinstance(value, list) else value
+
+
 def csv_text(content: ReportContent) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for summary in content.summaries:
         row = summary.to_dict()
-        row["seeds"] = " ".join(map(str, summary.seeds))
-        row["scores"] = " ".join(repr(score) for score in summary.scores)
-        writer.writerow(
-            {column: "" if row[column] is None else row[column] for column in CSV_COLUMNS}
-        )
+        writer.writerow({column: _csv_value(row[column]) for column in CSV_COLUMNS})
     return buffer.getvalue()
 
 
@@ -303,11 +427,18 @@ def json_document(content: ReportContent, source: ReportSource) -> dict[str, Any
     return {
         "source": {"cells_dir": source.cells_dir, "cell_files": list(source.cell_files)},
         "significance_method": {
-            "test": "paired bootstrap over test examples, seeds paired by number",
+            "test": "two-level bootstrap: seeds with replacement within each embedder "
+            "(independently for A and B), then test examples with replacement (one draw shared "
+            "by A, B and every seed); corpus-level main score recomputed per drawn seed, "
+            "averaged over the drawn seeds of each side",
             "resamples": source.resamples,
             "seed": source.seed,
-            "p_one_sided": "share of resamples with mean_a - mean_b <= 0",
-            "p_two_sided": "min(1, 2 * min(share <= 0, share >= 0))",
+            "difference": "mean_a - mean_b, each the mean over the embedder's own seeds",
+            "ci95": "2.5 and 97.5 percentiles of the resampled differences",
+            "p_two_sided": "min(1, 2 * (1 + min(#diff <= 0, #diff >= 0)) / (resamples + 1))",
+            "p_resolution": 2 / (source.resamples + 1),
+            "p_holm": "Holm step-down adjustment of p_two_sided across the tested tasks of "
+            "one comparison",
         },
         "scores": [summary.to_dict() for summary in content.summaries],
         "comparisons": [comparison.to_dict() for comparison in content.comparisons],
@@ -330,7 +461,14 @@ _LATEX_SPECIAL = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
 }
-_LATEX_TEXT = {"±": r"$\pm$", "Δ": r"$\Delta$", "−": "$-$", "≤": r"$\leq$", "γ": r"$\gamma$"}
+_LATEX_TEXT = {
+    "±": r"$\pm$",
+    "Δ": r"$\Delta$",
+    "−": "$-$",
+    "≤": r"$\leq$",
+    "γ": r"$\gamma$",
+    NOT_CONVERGED: r"$^\dagger$",
+}
 
 
 def latex_escape(text: str) -> str:
@@ -360,7 +498,7 @@ def latex_tables(content: ReportContent) -> str:
     ]
     if content.comparisons:
         table = comparison_table(content.comparisons)
-        parts.append("\n% Paired bootstrap tests\n" + latex_tabular(table))
+        parts.append("\n% Seed-aware comparisons (two-level bootstrap)\n" + latex_tabular(table))
     if content.mixes:
         parts.append("\n% Learned scalar mix weights\n" + latex_tabular(mix_table(content)))
     return "".join(parts)

@@ -1,19 +1,19 @@
-"""Cells -> the report's content: per (task, embedder) score summaries with costs and published
-references, paired comparisons, learned mixes, and notes on anything that weakens a comparison."""
+"""Cells -> the report's content: per (task, embedder) score summaries with costs, convergence
+and published references, the seed-aware comparisons, learned mixes, and notes on anything that
+weakens a comparison."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import statistics
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from elmo_bench.report.cells import Cell, CellFileError
-from elmo_bench.report.reference import reference_for
-from elmo_bench.report.significance import PairedComparison, compare
+from elmo_bench.report.cells import Cell, CellFileError, TrainingHistory
+from elmo_bench.report.reference import PublishedScore, published_score
+from elmo_bench.report.significance import ComparisonResult, compare, holm_adjusted, skipped
 
 EMBEDDER_ORDER = (
     "glove", "elmo", "elmo-lm-finetuned", "elmo-unfrozen", "elmo+glove", "elmo-layer0",
@@ -21,21 +21,30 @@ EMBEDDER_ORDER = (
 )
 """Row order of the known embedders; others follow alphabetically."""
 
-MORE_CONTEXTUAL_FIRST = (
-    "elmo-unfrozen",
-    "elmo-lm-finetuned",
-    "elmo+glove",
-    "elmo",
-    "elmo-layer2",
-    "elmo-layer1",
-    "elmo-layer0",
-    "glove",
-)
-"""In a comparison, A is the embedder listed earlier here (the one-sided test asks whether A is
-better: an adapted biLM against the frozen one, ELMo against GloVe); ELMo against GloVe comes first
-of all."""
 
-HEADLINE_PAIR = ("elmo", "glove")
+@dataclass(frozen=True)
+class Comparison:
+    """A question the report asks of two embedders: is ``a`` better than ``b``?"""
+
+    a: str
+    b: str
+    question: str
+
+
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison("elmo+glove", "glove", "the paper's claim: GloVe + ELMo against GloVe"),
+    Comparison("elmo", "elmo-layer0", "what context adds: ELMo against its own char-CNN layer"),
+    Comparison("elmo", "glove", "ELMo alone against GloVe"),
+    Comparison("elmo-lm-finetuned", "elmo", "what adapting the biLM to the task's text adds"),
+    Comparison("elmo-unfrozen", "elmo", "what fine-tuning the biLM with the head adds"),
+)
+"""The comparisons, in report order; a grid makes those whose two embedders it ran (on some
+task), each on every task of the grid (skipped, with the reason, where one side has no cell)."""
+
+
+def comparisons_for(embedders: Collection[str]) -> list[Comparison]:
+    """The :data:`COMPARISONS` whose two embedders are both among ``embedders``."""
+    return [c for c in COMPARISONS if c.a in embedders and c.b in embedders]
 
 
 def embedder_sort_key(name: str) -> tuple[int, str]:
@@ -48,7 +57,9 @@ class ScoreSummary:
 
     Attributes:
         std: sample standard deviation over seeds (n - 1 in the denominator); None for one seed.
-        paper, paper_std: the published number set beside this row (see
+        training: each seed's training history (None where its file records none), in the order
+            of ``seeds``.
+        published: the published number set beside this row (see
             :mod:`elmo_bench.report.reference`), or None.
         embedding_seconds: seconds to compute the embeddings of all three splits.
         adaptation_seconds: seconds to adapt the embedder to the task (language-model
@@ -66,8 +77,8 @@ class ScoreSummary:
     scores: tuple[float, ...]
     mean: float
     std: float | None
-    paper: float | None
-    paper_std: float | None
+    training: tuple[TrainingHistory | None, ...]
+    published: PublishedScore | None
     embedding_seconds: float
     adaptation_seconds: float
     training_seconds_per_epoch: float
@@ -78,12 +89,33 @@ class ScoreSummary:
     def n_seeds(self) -> int:
         return len(self.seeds)
 
+    @property
+    def not_converged_seeds(self) -> tuple[int, ...]:
+        """Seeds whose best epoch was their last (see :attr:`TrainingHistory.converged`)."""
+        return tuple(
+            seed
+            for seed, history in zip(self.seeds, self.training, strict=True)
+            if history is not None and not history.converged
+        )
+
     def to_dict(self) -> dict[str, Any]:
+        row = {**asdict(self), "seeds": list(self.seeds), "scores": list(self.scores)}
+        del row["training"], row["published"]
+        published = self.published
         return {
-            **asdict(self),
-            "seeds": list(self.seeds),
-            "scores": list(self.scores),
+            **row,
             "n_seeds": self.n_seeds,
+            "epochs_run": [h.epochs_run if h else None for h in self.training],
+            "best_epochs": [h.best_epoch if h else None for h in self.training],
+            "stopped_early": [h.stopped_early if h else None for h in self.training],
+            "max_epochs": [h.max_epochs if h else None for h in self.training],
+            "not_converged_seeds": list(self.not_converged_seeds),
+            "paper": published.value if published else None,
+            "paper_std": published.std if published else None,
+            "paper_split": published.split if published else None,
+            "paper_split_comparable": published.comparable_split if published else None,
+            "paper_system": published.system if published else None,
+            "paper_source": published.source if published else None,
         }
 
 
@@ -107,7 +139,7 @@ class ReportContent:
     """Everything the report shows, computed from the cells."""
 
     summaries: list[ScoreSummary]
-    comparisons: list[PairedComparison]
+    comparisons: list[ComparisonResult]
     mixes: list[MixRow]
     notes: list[str]
 
@@ -146,7 +178,6 @@ def _grouped(cells: Sequence[Cell]) -> dict[str, dict[str, list[Cell]]]:
 def _summary(task: str, cells: Sequence[Cell]) -> ScoreSummary:
     first = cells[0]
     scores = tuple(cell.score for cell in cells)
-    published = reference_for(task, first.embedder, first.metric)
     tokens_per_second = [cell.embedding_tokens_per_second for cell in cells]
     return ScoreSummary(
         task=task,
@@ -157,8 +188,8 @@ def _summary(task: str, cells: Sequence[Cell]) -> ScoreSummary:
         scores=scores,
         mean=_mean(scores),
         std=statistics.stdev(scores) if len(scores) > 1 else None,
-        paper=published[0] if published else None,
-        paper_std=published[1] if published else None,
+        training=tuple(cell.training for cell in cells),
+        published=published_score(task, first.embedder, first.metric),
         embedding_seconds=_mean([cell.embedding_seconds for cell in cells]),
         adaptation_seconds=_mean([cell.adaptation_seconds for cell in cells]),
         training_seconds_per_epoch=_mean([cell.training_seconds_per_epoch for cell in cells]),
@@ -167,21 +198,6 @@ def _summary(task: str, cells: Sequence[Cell]) -> ScoreSummary:
         if None in tokens_per_second
         else _mean(tokens_per_second),
     )
-
-
-def comparison_pairs(embedders: Sequence[str]) -> list[tuple[str, str]]:
-    """Every pair ``(A, B)`` of ``embedders``: ELMo against GloVe first, then by
-    :data:`MORE_CONTEXTUAL_FIRST` (others alphabetically after)."""
-
-    def rank(name: str) -> tuple[int, str]:
-        known = MORE_CONTEXTUAL_FIRST
-        return (known.index(name) if name in known else len(known), name)
-
-    pairs = [
-        (a, b) if rank(a) <= rank(b) else (b, a)
-        for a, b in itertools.combinations(sorted(embedders), 2)
-    ]
-    return sorted(pairs, key=lambda pair: (pair != HEADLINE_PAIR, rank(pair[0]), rank(pair[1])))
 
 
 def _flat_settings(settings: dict[str, Any]) -> dict[str, str]:
@@ -212,6 +228,45 @@ def _settings_notes(task: str, cells: Sequence[Cell]) -> list[str]:
     return notes
 
 
+def _compare_on_task(
+    task: str,
+    comparison: Comparison,
+    by_embedder: dict[str, list[Cell]],
+    resamples: int,
+    seed: int,
+) -> ComparisonResult:
+    """``comparison`` on ``task``: tested, or skipped where one of its embedders has no cell."""
+    missing = [name for name in (comparison.a, comparison.b) if name not in by_embedder]
+    if missing:
+        metric = next(iter(by_embedder.values()))[0].metric
+        reason = f"skipped: {task} has no {' and no '.join(missing)} cells"
+        return skipped(task, metric, comparison.a, comparison.b, comparison.question, reason)
+    return compare(
+        task,
+        by_embedder[comparison.a],
+        by_embedder[comparison.b],
+        comparison.question,
+        resamples,
+        seed,
+    )
+
+
+def _comparisons(
+    groups: dict[str, dict[str, list[Cell]]], resamples: int, seed: int
+) -> list[ComparisonResult]:
+    """Every comparison the grid's embedders allow, on every task, Holm-adjusted across the
+    tested tasks of each comparison; ordered by comparison, then task."""
+    embedders = {name for by_embedder in groups.values() for name in by_embedder}
+    results = []
+    for comparison in comparisons_for(embedders):
+        rows = [
+            _compare_on_task(task, comparison, groups[task], resamples, seed)
+            for task in sorted(groups)
+        ]
+        results.extend(holm_adjusted(rows))
+    return results
+
+
 def summarise(cells: Sequence[Cell], resamples: int, seed: int) -> ReportContent:
     """Summaries, comparisons, mixes and notes of ``cells``.
 
@@ -220,7 +275,7 @@ def summarise(cells: Sequence[Cell], resamples: int, seed: int) -> ReportContent
             (task, embedder) used different embedder weights.
     """
     groups = _grouped(cells)
-    summaries, comparisons, notes = [], [], []
+    summaries, notes = [], []
     for task in sorted(groups):
         by_embedder = groups[task]
         embedders = sorted(by_embedder, key=embedder_sort_key)
@@ -228,8 +283,6 @@ def summarise(cells: Sequence[Cell], resamples: int, seed: int) -> ReportContent
         notes.extend(_settings_notes(task, [c for name in embedders for c in by_embedder[name]]))
         if len(embedders) < 2:
             notes.append(f"{task}: only {embedders[0]} was run, so there is nothing to compare")
-        for a, b in comparison_pairs(embedders):
-            comparisons.append(compare(task, by_embedder[a], by_embedder[b], resamples, seed))
     mixes = [
         MixRow(cell.task, cell.embedder, cell.seed, mix.source, mix.layer_weights, mix.gamma)
         for cell in cells
@@ -244,4 +297,4 @@ def summarise(cells: Sequence[Cell], resamples: int, seed: int) -> ReportContent
             f"({'; '.join(reasons)}), so comparisons involving them have no p-value: "
             + ", ".join(cell.path.name for cell in without)
         )
-    return ReportContent(summaries, comparisons, mixes, notes)
+    return ReportContent(summaries, _comparisons(groups, resamples, seed), mixes, notes)
