@@ -1,4 +1,4 @@
-"""`elmo-bench report` on hand-written cell files: tables, paired bootstrap, errors."""
+"""`elmo-bench report` on hand-written cell files: tables, seed-aware tests, convergence, errors."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ from elmo_bench.metrics.per_example import (
     outcomes_from_record,
 )
 from elmo_bench.report import REPORT_FILES, CellFileError, build_report
-from elmo_bench.report.significance import resampled_scores
-from elmo_bench.report.summary import comparison_pairs
+from elmo_bench.report.significance import p_resolution, resampled_scores
+from elmo_bench.report.summary import comparisons_for
 
 RESAMPLES = 2000
 
@@ -35,8 +35,12 @@ def cell(
     score: float,
     record: dict | None,
     format_version: int = 2,
+    best_epoch: int = 2,
+    epochs_run: int = 3,
+    stopped_early: bool = True,
 ) -> dict:
-    """A minimal cell result as `elmo-bench task` writes it."""
+    """A minimal cell result as `elmo-bench task` writes it (its head trained ``epochs_run``
+    epochs of the cap of 3 and kept ``best_epoch``)."""
     mixed = embedder != "glove"
     result = {
         "format_version": format_version,
@@ -63,6 +67,11 @@ def cell(
             "training_seconds_per_epoch_median": 2.0 + seed,
         },
         "memory": {"peak_rss_bytes": 100 * 2**20},
+        "training": {
+            "epochs": [{"epoch": epoch} for epoch in range(1, epochs_run + 1)],
+            "best_epoch": best_epoch,
+            "stopped_early": stopped_early,
+        },
     }
     if format_version >= 2:
         result["per_example"] = (
@@ -151,27 +160,37 @@ def test_report_tables_hold_mean_and_std_over_seeds(grid):
     assert float(glove["embedding_tokens_per_second"]) == 3000 / 1.5
     readme = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
     assert "| sent | accuracy (test) | elmo | 2 | 100.00 ± 0.00 |" in readme
-    assert "Paired bootstrap over test examples" in readme
+    assert "A two-level bootstrap" in readme and "p (two-sided)" in readme
     assert "| conll2003_ner | elmo | elmo | 1 | 0.200 | 0.300 | 0.500 | 1.500 |" in readme
-    # The ELMo paper's numbers beside ours (Table 1), none for a task without published numbers.
-    elmo_ner = rows[("conll2003_ner", "elmo")]
-    assert (elmo_ner["paper"], elmo_ner["paper_std"]) == ("0.9222", "0.001")
-    assert rows[("conll2003_ner", "glove")]["paper"] == "0.9015" and glove["paper"] == ""
+    # The ELMo paper's baseline beside GloVe (Table 1, test split); its +ELMo adds ELMo to the
+    # baseline, so it stands beside elmo+glove, not beside ELMo alone.
+    elmo_ner, glove_ner = rows[("conll2003_ner", "elmo")], rows[("conll2003_ner", "glove")]
+    assert (glove_ner["paper"], glove_ner["paper_split"]) == ("0.9015", "test")
+    assert elmo_ner["paper"] == "" and glove["paper"] == ""  # no published number for "sent"
+    assert "| 90.15 (test) |" in readme
     assert r"\begin{tabular}" in (tmp_path / "out" / "results.tex").read_text(encoding="utf-8")
     assert document["learned_mixes"][0]["layer_weights"] == [0.2, 0.3, 0.5]
 
 
-def test_a_better_everywhere_gives_p_near_zero_and_the_reverse_near_one(grid):
+def test_a_better_everywhere_gives_p_at_the_resolution_in_either_direction(grid):
     tmp_path, _ = grid
     document = build_report(tmp_path / "cells", tmp_path / "out", resamples=RESAMPLES)
     sentiment = next(c for c in document["comparisons"] if c["task"] == "sent")
-    assert (sentiment["a"], sentiment["b"], sentiment["seeds"]) == ("elmo", "glove", [1, 2])
-    assert sentiment["p_one_sided"] == 0.0 and sentiment["p_two_sided"] == 0.0
+    assert (sentiment["a"], sentiment["b"]) == ("elmo", "glove")
+    assert sentiment["seeds_a"] == sentiment["seeds_b"] == [1, 2]
+    # No resample has Δ* <= 0: p is 2 / (R + 1), the smallest R resamples can give, never 0.
+    assert sentiment["p_two_sided"] == sentiment["p_resolution"] == p_resolution(RESAMPLES)
+    assert sentiment["p_holm"] == pytest.approx(2 * p_resolution(RESAMPLES))  # 2 tasks
     assert sentiment["resamples"] == RESAMPLES and sentiment["n_examples"] == 60
     assert sentiment["difference"] == pytest.approx(1 - 1.5 / 60)
+    assert sentiment["per_seed_differences"] == [
+        {"seed": 1, "difference": pytest.approx(1 - 1 / 60)},
+        {"seed": 2, "difference": pytest.approx(1 - 2 / 60)},
+    ]
     readme = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
-    assert "| sent | elmo vs glove | 1, 2 | 100.00 | 2.50 | +97.50 |" in readme
-    assert "< 0.0005" in readme  # p = 0 with 2,000 resamples is shown as below 1/2000
+    assert "| elmo vs glove | sent | 1,2; 1,2 | 100.00 | 2.50 | +97.50 |" in readme
+    assert "| < 0.001 | 0.0020 | s1 +98.33, s2 +96.67 |" in readme  # 2/2001, then Holm x2
+    assert "p_one_sided" not in sentiment and "≤ B" not in readme
 
     reverse = tmp_path / "reverse"
     write_cells(
@@ -182,7 +201,7 @@ def test_a_better_everywhere_gives_p_near_zero_and_the_reverse_near_one(grid):
         ],
     )
     (comparison,) = build_report(reverse, tmp_path / "out2", resamples=RESAMPLES)["comparisons"]
-    assert comparison["p_one_sided"] == 1.0 and comparison["p_two_sided"] == 0.0
+    assert comparison["p_two_sided"] == p_resolution(RESAMPLES)  # two-sided: B better counts
 
 
 def test_identical_and_equally_good_embedders_are_not_significant(tmp_path):
@@ -196,7 +215,7 @@ def test_identical_and_equally_good_embedders_are_not_significant(tmp_path):
         ],
     )
     (same,) = build_report(identical, tmp_path / "out", resamples=RESAMPLES)["comparisons"]
-    assert same["difference"] == 0.0 and same["p_two_sided"] == 1.0 and same["p_one_sided"] == 1.0
+    assert same["difference"] == 0.0 and same["p_two_sided"] == 1.0 == same["p_holm"]
     assert same["ci95_low"] == same["ci95_high"] == 0.0
 
     # Equally accurate, right on different halves: the difference is symmetric around 0.
@@ -209,10 +228,10 @@ def test_identical_and_equally_good_embedders_are_not_significant(tmp_path):
         ],
     )
     (even,) = build_report(swapped, tmp_path / "out", resamples=RESAMPLES)["comparisons"]
-    assert 0.4 < even["p_one_sided"] < 0.6 and even["p_two_sided"] > 0.8
+    assert even["p_two_sided"] > 0.8
 
 
-def test_bootstrap_p_value_agrees_with_the_normal_approximation(tmp_path):
+def test_with_one_seed_each_the_p_value_agrees_with_the_normal_approximation(tmp_path):
     rng = random.Random(3)
     gold = [rng.choice(["a", "b"]) for _ in range(400)]
     a_right = [rng.random() < 0.75 for _ in gold]
@@ -235,9 +254,33 @@ def test_bootstrap_p_value_agrees_with_the_normal_approximation(tmp_path):
     # Resampled mean differences ~ N(mean, std^2 / n), on a grid of step 1/n: continuity-corrected.
     n = len(differences)
     z = (differences.mean() - 0.5 / n) / (differences.std() / math.sqrt(n))
-    normal_p = 0.5 * math.erfc(z / math.sqrt(2))
-    assert comparison["p_one_sided"] == pytest.approx(normal_p, abs=0.015)
+    normal_p = math.erfc(z / math.sqrt(2))  # two-sided: twice the lower tail
+    assert comparison["p_two_sided"] == pytest.approx(normal_p, abs=0.03)
     assert comparison["ci95_low"] < comparison["difference"] < comparison["ci95_high"]
+
+
+def test_seeds_that_disagree_make_a_test_set_difference_inconclusive(tmp_path):
+    """A's two seeds are 20 points above and 10 below B's (identical) seeds on 400 examples.
+    Holding the heads fixed, Δ = +5 would be far beyond the test sample's noise; drawing A's
+    seeds, a quarter of the resamples take seed 2 twice (Δ* = -10), so p is about 2 x 1/4."""
+    gold = ["pos", "neg"] * 200
+    right = {"glove": 280, "elmo-1": 360, "elmo-2": 240}  # of 400: 70%, 90%, 60%
+    cells = [
+        classification_cell("sent", "glove", seed, gold, gold[: right["glove"]]
+                            + flipped(gold[right["glove"]:]))
+        for seed in (1, 2)
+    ] + [
+        classification_cell("sent", "elmo", seed, gold, gold[: right[f"elmo-{seed}"]]
+                            + flipped(gold[right[f"elmo-{seed}"]:]))
+        for seed in (1, 2)
+    ]
+    write_cells(tmp_path / "cells", cells)
+    (comparison,) = build_report(tmp_path / "cells", tmp_path / "out", resamples=4000)[
+        "comparisons"
+    ]
+    assert comparison["difference"] == pytest.approx(0.05)
+    assert 0.4 < comparison["p_two_sided"] < 0.6
+    assert comparison["ci95_low"] < -0.05 and comparison["ci95_high"] > 0.15
 
 
 def test_resampled_ner_scores_are_seqeval_scores_of_the_resampled_sentences():
@@ -269,7 +312,8 @@ def test_cells_without_per_example_outcomes_give_scores_without_p_values(tmp_pat
     assert float(rows[("sent", "glove")]["mean"]) == pytest.approx(50 / 60)
     assert rows[("sent", "glove")]["std"] == ""  # one seed
     reasons = {c["task"]: c["reason"] for c in document["comparisons"]}
-    assert all(c["p_one_sided"] is None for c in document["comparisons"])
+    assert all(c["p_two_sided"] is None for c in document["comparisons"])
+    assert all(c["status"] == "untested" for c in document["comparisons"])
     assert reasons == {
         "qa": "qa.elmo.seed1.json: the task does not record per-example outcomes",
         "sent": "sent.elmo.seed1.json: result format 1 predates per-example outcomes",
@@ -331,15 +375,87 @@ def test_differing_settings_are_noted(tmp_path):
     ]
 
 
-def test_comparisons_put_elmo_against_glove_first():
-    assert comparison_pairs(["elmo-layer0", "glove", "elmo+glove", "elmo"]) == [
-        ("elmo", "glove"),
-        ("elmo+glove", "elmo"),
-        ("elmo+glove", "elmo-layer0"),
-        ("elmo+glove", "glove"),
-        ("elmo", "elmo-layer0"),
-        ("elmo-layer0", "glove"),
+@pytest.mark.parametrize(
+    ("embedders", "pairs"),
+    [
+        (  # standard and paper
+            ["glove", "elmo+glove", "elmo", "elmo-layer0"],
+            [("elmo+glove", "glove"), ("elmo", "elmo-layer0"), ("elmo", "glove")],
+        ),
+        (["glove", "elmo"], [("elmo", "glove")]),  # smoke
+        (["glove", "elmo+glove"], [("elmo+glove", "glove")]),  # quick
+        (["elmo", "elmo-lm-finetuned", "elmo-unfrozen", "glove"], [  # finetune
+            ("elmo", "glove"), ("elmo-lm-finetuned", "elmo"), ("elmo-unfrozen", "elmo"),
+        ]),
+        (["elmo-layer0", "glove"], []),
+    ],
+)
+def test_the_comparisons_are_those_whose_two_embedders_ran(embedders, pairs):
+    assert [(c.a, c.b) for c in comparisons_for(embedders)] == pairs
+
+
+def test_a_comparison_one_side_did_not_run_on_is_skipped_and_said_so(tmp_path):
+    """The standard grid's shape: SQuAD runs only glove and elmo+glove."""
+    cells = []
+    for seed in (1, 2):
+        for embedder in ("glove", "elmo+glove", "elmo", "elmo-layer0"):
+            right = {"glove": 40, "elmo+glove": 50, "elmo": 45, "elmo-layer0": 42}[embedder]
+            predicted = GOLD[:right] + flipped(GOLD[right:])
+            cells.append(classification_cell("sent", embedder, seed, GOLD, predicted))
+            if embedder in ("glove", "elmo+glove"):
+                cells.append(classification_cell("qa", embedder, seed, GOLD, predicted))
+    write_cells(tmp_path / "cells", cells)
+    document = build_report(tmp_path / "cells", tmp_path / "out", resamples=RESAMPLES)
+    rows = {(c["a"], c["b"], c["task"]): c for c in document["comparisons"]}
+    assert list(rows) == [
+        ("elmo+glove", "glove", "qa"),
+        ("elmo+glove", "glove", "sent"),
+        ("elmo", "elmo-layer0", "qa"),
+        ("elmo", "elmo-layer0", "sent"),
+        ("elmo", "glove", "qa"),
+        ("elmo", "glove", "sent"),
     ]
+    skipped = rows[("elmo", "elmo-layer0", "qa")]
+    assert skipped["status"] == "skipped" and skipped["p_two_sided"] is None
+    assert skipped["reason"] == "skipped: qa has no elmo and no elmo-layer0 cells"
+    assert rows[("elmo", "glove", "qa")]["reason"] == "skipped: qa has no elmo cells"
+    # Holm runs over the tested tasks only: one for elmo vs glove, two for the paper's claim.
+    assert rows[("elmo", "glove", "sent")]["holm_family"] == 1
+    assert rows[("elmo+glove", "glove", "sent")]["holm_family"] == 2
+    readme = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    assert "Skipped, because one side was not run on the task:" in readme
+    assert "- elmo vs glove on qa: skipped: qa has no elmo cells" in readme
+    assert "- `elmo+glove` vs `glove`: the paper's claim: GloVe + ELMo against GloVe." in readme
+
+
+def test_cells_whose_best_epoch_is_their_last_are_marked_not_converged(tmp_path):
+    write_cells(
+        tmp_path / "cells",
+        [
+            classification_cell("sent", "elmo", 1, GOLD, GOLD, best_epoch=3, epochs_run=3,
+                                stopped_early=False),
+            classification_cell("sent", "elmo", 2, GOLD, GOLD),
+            classification_cell("sent", "glove", 1, GOLD, GOLD, best_epoch=1, epochs_run=2),
+        ],
+    )
+    document = build_report(tmp_path / "cells", tmp_path / "out", resamples=10)
+    elmo = next(row for row in document["scores"] if row["embedder"] == "elmo")
+    assert (elmo["epochs_run"], elmo["best_epochs"]) == ([3, 3], [3, 2])
+    assert elmo["stopped_early"] == [False, True] and elmo["not_converged_seeds"] == [1]
+    assert elmo["max_epochs"] == [3, 3]
+    readme = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    assert "| 100.00 ± 0.00 † | 100.00†, 100.00 | 3/3, 2/3 |" in readme
+    assert "- sent, elmo, seed 1: best epoch 3 of 3 (cap 3); not stopped early" in readme
+    assert "sent, glove" not in readme.split("*Not converged*")[1].split("##")[0]
+    rows = rows_by_key(tmp_path / "out" / "results.csv")
+    assert rows[("sent", "elmo")]["not_converged_seeds"] == "1"
+    assert rows[("sent", "elmo")]["stopped_early"] == "false true"
+    assert r"$^\dagger$" in (tmp_path / "out" / "results.tex").read_text(encoding="utf-8")
+
+    converged = tmp_path / "converged"
+    write_cells(converged, [classification_cell("sent", "glove", 1, GOLD, GOLD)])
+    build_report(converged, tmp_path / "out2", resamples=10)
+    assert "No cell is marked" in (tmp_path / "out2" / "README.md").read_text(encoding="utf-8")
 
 
 def test_report_command_writes_the_report(grid, capsys):
