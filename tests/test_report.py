@@ -417,14 +417,15 @@ def test_a_comparison_one_side_did_not_run_on_is_skipped_and_said_so(tmp_path):
     ]
     skipped = rows[("elmo", "elmo-layer0", "qa")]
     assert skipped["status"] == "skipped" and skipped["p_two_sided"] is None
-    assert skipped["reason"] == "skipped: qa has no elmo and no elmo-layer0 cells"
-    assert rows[("elmo", "glove", "qa")]["reason"] == "skipped: qa has no elmo cells"
+    assert skipped["reason"] == "qa has no elmo and no elmo-layer0 cells"
+    assert rows[("elmo", "glove", "qa")]["reason"] == "qa has no elmo cells"
     # Holm runs over the tested tasks only: one for elmo vs glove, two for the paper's claim.
     assert rows[("elmo", "glove", "sent")]["holm_family"] == 1
     assert rows[("elmo+glove", "glove", "sent")]["holm_family"] == 2
     readme = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
     assert "Skipped, because one side was not run on the task:" in readme
-    assert "- elmo vs glove on qa: skipped: qa has no elmo cells" in readme
+    assert "- elmo vs glove on qa: qa has no elmo cells" in readme
+    assert "| skipped: qa has no elmo cells |" in readme
     assert "- `elmo+glove` vs `glove`: the paper's claim: GloVe + ELMo against GloVe." in readme
 
 

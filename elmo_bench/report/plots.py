@@ -1,6 +1,7 @@
 """The report's plots, rendered off-screen (matplotlib's Agg canvas, no pyplot global state).
 
-``scores.png``: per task, one bar per embedder (mean over seeds, error bar ± std, dots: seeds).
+``scores.png``: per task, one bar per embedder (mean over seeds, error bar ± std, dots: seeds; a
+red x marks a seed whose head did not converge).
 ``cost_vs_score.png``: score against embedding cost (seconds per 1,000 tokens, log scale).
 ``mix_weights.png``: the learned softmax weight of each ELMo layer, per task (mean over seeds).
 """
@@ -55,12 +56,14 @@ def scores_png(content: ReportContent) -> bytes:
             label=embedder,
         )
         for x, summary in zip(xs, summaries, strict=True):
-            seeds = [100 * score for score in summary.scores]
-            axes.plot([x] * len(seeds), seeds, "o", color="black", markersize=3)
+            late = set(summary.not_converged_seeds)
+            for seed, score in zip(summary.seeds, summary.scores, strict=True):
+                marker, colour = ("x", "red") if seed in late else ("o", "black")
+                axes.plot([x], [100 * score], marker, color=colour, markersize=4)
     axes.set_xticks(range(len(tasks)))
     axes.set_xticklabels([f"{task}\n({_metric(content, task)})" for task in tasks], fontsize=9)
     axes.set_ylabel("score on the reported split (%)")
-    axes.set_title("Scores: mean over seeds, ± std, dots = seeds")
+    axes.set_title("Scores: mean over seeds, ± std, dots = seeds (red x: not converged)")
     axes.legend(title="embedder", fontsize=8)
     axes.grid(axis="y", alpha=0.3)
     return _png(figure)

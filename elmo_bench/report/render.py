@@ -174,6 +174,12 @@ def _per_seed_differences(comparison: ComparisonResult) -> str:
     ) or DASH
 
 
+def _note(comparison: ComparisonResult) -> str:
+    if comparison.status == "tested":
+        return f"{comparison.n_examples:,} examples"
+    return f"{'skipped' if comparison.status == 'skipped' else 'no test'}: {comparison.reason}"
+
+
 def comparison_table(comparisons: Sequence[ComparisonResult]) -> Table:
     header = [
         "A vs B",
@@ -205,7 +211,7 @@ def comparison_table(comparisons: Sequence[ComparisonResult]) -> Table:
                 p_value(comparison.p_two_sided, comparison.p_resolution),
                 p_value(comparison.p_holm, comparison.p_resolution),
                 _per_seed_differences(comparison),
-                comparison.reason or f"{comparison.n_examples:,} examples",
+                _note(comparison),
             ]
         )
     return Table(header, rows, "lllrrrrrrll")

@@ -239,7 +239,7 @@ def _compare_on_task(
     missing = [name for name in (comparison.a, comparison.b) if name not in by_embedder]
     if missing:
         metric = next(iter(by_embedder.values()))[0].metric
-        reason = f"skipped: {task} has no {' and no '.join(missing)} cells"
+        reason = f"{task} has no {' and no '.join(missing)} cells"
         return skipped(task, metric, comparison.a, comparison.b, comparison.question, reason)
     return compare(
         task,
