@@ -257,6 +257,10 @@ def test_with_one_seed_each_the_p_value_agrees_with_the_normal_approximation(tmp
     normal_p = math.erfc(z / math.sqrt(2))  # two-sided: twice the lower tail
     assert comparison["p_two_sided"] == pytest.approx(normal_p, abs=0.03)
     assert comparison["ci95_low"] < comparison["difference"] < comparison["ci95_high"]
+    assert (
+        "| 400 examples; elmo ran 1 seed: its seed variance is not in the test; glove ran 1 seed: "
+        "its seed variance is not in the test |"
+    ) in (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
 
 
 def test_seeds_that_disagree_make_a_test_set_difference_inconclusive(tmp_path):

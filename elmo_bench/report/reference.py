@@ -8,8 +8,9 @@ the papers' text:
 - Peters et al. (2018), Table 1 is a *test set* comparison: CoNLL-2003 NER test F1 and SST-5 test
   accuracy (mean ± std over five seeds), SQuAD v1.1 F1 on the *hidden test set* (the official
   leaderboard; our SQuAD score is on the official dev set). Its "+ELMo" systems add ELMo to the
-  baseline's pretrained word vectors, which is our ``elmo+glove``; its baselines are not GloVe alone: NER's
-  BiLSTM-CRF and SQuAD's improved BiDAF also have a char-CNN, SST-5's is McCann et al.'s BCN.
+  baseline's pretrained word vectors, which is our ``elmo+glove``; its baselines are not GloVe
+  alone: NER's BiLSTM-CRF and SQuAD's improved BiDAF also have a char-CNN, SST-5's is McCann et
+  al.'s BCN.
 - Wang et al. (2019), Table 4 is on the GLUE *test* sets (scored by the GLUE server): the SST-2
   test set is the same 1,821 sentences as ours. Its single-task BiLSTM uses GloVe 840B; its
   "+ELMo" uses ELMo *in place of* GloVe, which is our ``elmo``, not ``elmo+glove``. Each number

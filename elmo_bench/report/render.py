@@ -175,9 +175,17 @@ def _per_seed_differences(comparison: ComparisonResult) -> str:
 
 
 def _note(comparison: ComparisonResult) -> str:
-    if comparison.status == "tested":
-        return f"{comparison.n_examples:,} examples"
-    return f"{'skipped' if comparison.status == 'skipped' else 'no test'}: {comparison.reason}"
+    """Examples tested and caveats, or why there is no test."""
+    if comparison.status != "tested":
+        kind = "skipped" if comparison.status == "skipped" else "no test"
+        return f"{kind}: {comparison.reason}"
+    sides = ((comparison.a, comparison.seeds_a), (comparison.b, comparison.seeds_b))
+    caveats = [
+        f"{name} ran 1 seed: its seed variance is not in the test"
+        for name, seeds in sides
+        if len(seeds) == 1
+    ]
+    return "; ".join([f"{comparison.n_examples:,} examples", *caveats])
 
 
 def comparison_table(comparisons: Sequence[ComparisonResult]) -> Table:
@@ -264,7 +272,7 @@ def _method(source: ReportSource) -> str:
         "over each embedder's seeds, in points of the task's main score; the *95% interval* is "
         "the 2.5 and 97.5 percentiles of Δ*; *p (two-sided)* tests Δ = 0 against either sign: "
         "min(1, 2 (1 + min(#Δ* ≤ 0, #Δ* ≥ 0)) / (R + 1)), the +1 counting the observed sample "
-        "as one of the resamples. It cannot go below 2 / (R + 1) = "
+        "as one of the resamples. It cannot go below 2 / (R + 1) ≈ "
         f"{resolution:.2g}, the resolution of {source.resamples:,} resamples, and is shown as "
         f"\"< {rounded_up(resolution)}\" there. *p (Holm)* is Holm's step-down adjustment of "
         "the two-sided p-values of one comparison across its tested tasks (it bounds the "

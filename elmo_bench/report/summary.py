@@ -24,7 +24,8 @@ EMBEDDER_ORDER = (
 
 @dataclass(frozen=True)
 class Comparison:
-    """A question the report asks of two embedders: is ``a`` better than ``b``?"""
+    """A question the report asks of two embedders: does ``a`` score differently from ``b``
+    (the difference is taken as ``a - b``), and what would a difference say (``question``)?"""
 
     a: str
     b: str
