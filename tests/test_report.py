@@ -440,7 +440,7 @@ def test_cells_whose_best_epoch_is_their_last_are_marked_not_converged(tmp_path)
             classification_cell("sent", "elmo", 1, GOLD, GOLD, best_epoch=3, epochs_run=3,
                                 stopped_early=False),
             classification_cell("sent", "elmo", 2, GOLD, GOLD),
-            classification_cell("sent", "glove", 1, GOLD, GOLD, best_epoch=1, epochs_run=2),
+            classification_cell("sent", "glove", 1, GOLD, GOLD, stopped_early=False),
         ],
     )
     document = build_report(tmp_path / "cells", tmp_path / "out", resamples=10)
@@ -451,7 +451,9 @@ def test_cells_whose_best_epoch_is_their_last_are_marked_not_converged(tmp_path)
     readme = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
     assert "| 100.00 ± 0.00 † | 100.00†, 100.00 | 3/3, 2/3 |" in readme
     assert "- sent, elmo, seed 1: best epoch 3 of 3 (cap 3); not stopped early" in readme
-    assert "sent, glove" not in readme.split("*Not converged*")[1].split("##")[0]
+    marked, capped = readme.split("*Not converged*")[1].split("##")[0].split("epoch cap")
+    assert "sent, glove" not in marked  # best epoch 2 of 3: converged, but the cap stopped it
+    assert "- sent, glove, seed 1: best epoch 2 of 3 (cap 3); not stopped early" in capped
     rows = rows_by_key(tmp_path / "out" / "results.csv")
     assert rows[("sent", "elmo")]["not_converged_seeds"] == "1"
     assert rows[("sent", "elmo")]["stopped_early"] == "false true"

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from elmo_bench.report.cells import TrainingHistory
 from elmo_bench.report.reference import PUBLISHED_SCORES, PublishedScore
 from elmo_bench.report.significance import ComparisonResult
 from elmo_bench.report.summary import COMPARISONS, ReportContent, ScoreSummary
@@ -300,30 +301,54 @@ def _skipped(comparisons: Sequence[ComparisonResult]) -> list[str]:
     ]
 
 
-def _convergence(content: ReportContent) -> str:
-    """The cells whose head did not converge, or that every recorded one did."""
-    late = [
-        f"- {summary.task}, {summary.embedder}, seed {seed}: best epoch {history.best_epoch} of "
-        f"{history.epochs_run}"
-        + (f" (cap {history.max_epochs})" if history.max_epochs is not None else "")
-        + ("; stopped early" if history.stopped_early else "; not stopped early")
+def _histories(content: ReportContent) -> list[tuple[ScoreSummary, int, TrainingHistory]]:
+    """(row, seed, training history) of every cell whose file records its training."""
+    return [
+        (summary, seed, history)
         for summary in content.summaries
         for seed, history in zip(summary.seeds, summary.training, strict=True)
-        if history is not None and not history.converged
+        if history is not None
     ]
-    unrecorded = sum(history is None for s in content.summaries for history in s.training)
-    text = (
+
+
+def _history_line(summary: ScoreSummary, seed: int, history: TrainingHistory) -> str:
+    cap = f" (cap {history.max_epochs})" if history.max_epochs is not None else ""
+    stop = "stopped early" if history.stopped_early else "not stopped early"
+    return (
+        f"- {summary.task}, {summary.embedder}, seed {seed}: best epoch {history.best_epoch} "
+        f"of {history.epochs_run}{cap}; {stop}"
+    )
+
+
+def _convergence(content: ReportContent) -> str:
+    """The cells whose head did not converge (or that none is marked), and those that the epoch
+    cap stopped rather than patience."""
+    histories = _histories(content)
+    late = [_history_line(*entry) for entry in histories if not entry[2].converged]
+    capped = [
+        _history_line(*entry)
+        for entry in histories
+        if entry[2].converged and not entry[2].stopped_early
+    ]
+    blocks = [
         f"{NOT_CONVERGED} *Not converged*: the head's best dev epoch was the last one it ran, so "
         "dev was still improving when training stopped and a longer training might change the "
         "score; such a cell cannot carry a conclusion."
-    )
-    text += ("\n\n" + "\n".join(late)) if late else (
-        " No cell is marked: every head whose file records its training had its best dev epoch "
-        "before its last."
-    )
+        + ("" if late else " No cell is marked: every head whose file records its training had "
+           "its best dev epoch before its last.")
+    ]
+    if late:
+        blocks.append("\n".join(late))
+    if capped:
+        blocks += [
+            "Stopped by the epoch cap rather than by patience (converged by the rule above, "
+            "but the cap, meant as a safety bound, was reached):",
+            "\n".join(capped),
+        ]
+    unrecorded = sum(history is None for s in content.summaries for history in s.training)
     if unrecorded:
-        text += f"\n\n{unrecorded} cell(s) record no training history, so they are not checked."
-    return text
+        blocks.append(f"{unrecorded} cell(s) record no training history, so they are not checked.")
+    return "\n\n".join(blocks)
 
 
 def _reference_notes(content: ReportContent) -> list[str]:
@@ -414,7 +439,10 @@ def markdown_report(content: ReportContent, source: ReportSource) -> str:
 
 
 def _csv_item(value: Any) -> str:
-    """One value of a list field: floats in full precision, booleans as true/false."""
+    """One value of a list field: floats in full precision, booleans as true/false, unknown
+    (None) as "-"."""
+    if value is None:
+        return "-"
     if isinstance(value, bool):
         return "true" if value else "false"
     return repr(value) if isinstance(value, float) else str(value)
