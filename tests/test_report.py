@@ -350,6 +350,17 @@ def test_malformed_cell_files_are_named_in_the_error(grid):
         build_report(tmp_path / "cells", tmp_path / "out")
 
 
+def test_a_training_record_that_contradicts_itself_is_an_error(tmp_path):
+    result = classification_cell("sent", "elmo", 1, GOLD, GOLD, best_epoch=4, epochs_run=3)
+    write_cells(tmp_path / "cells", [result])
+    with pytest.raises(CellFileError, match=r"'training\.best_epoch' 4 is not one of the 3"):
+        build_report(tmp_path / "cells", tmp_path / "out")
+    result["training"].update(best_epoch=2, stopped_early=1)
+    write_cells(tmp_path / "cells", [result])
+    with pytest.raises(CellFileError, match=r"'training\.stopped_early' must be true or false"):
+        build_report(tmp_path / "cells", tmp_path / "out")
+
+
 def test_inconsistent_cells_are_errors_naming_the_files(tmp_path):
     folder = tmp_path / "cells"
     good = classification_cell("sent", "elmo", 1, GOLD, GOLD)

@@ -242,7 +242,9 @@ def _training_history(fields: _Fields) -> TrainingHistory | None:
     best_epoch = fields.get("training.best_epoch", int)
     stopped_early = fields.data["training"].get("stopped_early")
     if not isinstance(stopped_early, bool):
-        raise fields.error(f"'training.stopped_early' must be true or false, got {stopped_early!r}")
+        raise fields.error(
+            f"'training.stopped_early' must be true or false, got {stopped_early!r}"
+        )
     if not 1 <= best_epoch <= len(epochs):
         raise fields.error(
             f"'training.best_epoch' {best_epoch} is not one of the {len(epochs)} epochs run"
