@@ -368,3 +368,34 @@ def test_data_parallel_pretraining_cannot_run_beside_glove():
         check_stages(settings)
     with pytest.raises(StageError, match="processes must be a whole number"):
         check_stages(resolve_preset("smoke", {"pretrain.bilm.processes": 0}))
+
+
+def test_the_plan_is_printed_first_with_what_is_done_and_measured_costs(smoke, smoke_cache, tmp_path):
+    """A rerun of a finished preset plans every stage and cell as done before doing anything; a run
+    into an empty results folder beside the first run's manifest and cells estimates each cell
+    from the cells measured there."""
+    lines = []
+    run_benchmark(resolve_preset("smoke"), results_dir=smoke["results"], progress=False, log=lines.append)
+    start = lines.index("plan of the 'smoke' run:")  # after "smoke data in ...", before any stage
+    assert lines[start + 1].startswith("  stage glove: done (")
+    assert lines[start + 2].startswith("  stage bilm: done (")
+    assert "  trec6: 2 cells (glove, elmo x 1 seeds), 2 done" in lines
+    assert "  estimated time left: 0 s (1 cells at a time)" in lines
+
+    fresh = tmp_path / "results"
+    shutil.copytree(smoke["results"] / "bench", fresh / "bench")
+    shutil.copytree(smoke["results"] / "cells", tmp_path / "measured")
+    for path in (tmp_path / "measured" / "smoke").glob("*.json"):  # stale: another fingerprint
+        result = json.loads(path.read_text())
+        result["runner"]["fingerprint"] = "0" * 64
+        (fresh / "cells" / "smoke").mkdir(parents=True, exist_ok=True)
+        (fresh / "cells" / "smoke" / path.name).write_text(json.dumps(result))
+    settings = resolve_preset("smoke")
+    lines = []
+    with pytest.MonkeyPatch.context() as patch:  # stop after the plan: the grid is not the point
+        patch.setattr("elmo_bench.runner.benchmark.run_stages", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt):
+            run_benchmark(settings, results_dir=fresh, progress=False, log=lines.append)
+    assert "  trec6: 2 cells (glove, elmo x 1 seeds), 0 done" in lines
+    (estimate,) = [line for line in lines if "estimated time left" in line]
+    assert "never measured" not in estimate and not estimate.startswith("  estimated time left: 0 s")

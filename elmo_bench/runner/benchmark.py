@@ -24,7 +24,8 @@ from elmo_bench.runner.executors import make_executor
 from elmo_bench.runner.grid import GridReport, plan_cells, run_grid, select
 from elmo_bench.report import build_report
 from elmo_bench.runner.smoke_data import write_smoke_data
-from elmo_bench.runner.stages import StageOutcome, check_stages, run_stages
+from elmo_bench.runner.plan import measured_stage_seconds, plan_lines
+from elmo_bench.runner.stages import StageOutcome, check_stages, plan_stages, run_stages
 from elmo_bench.settings import SettingsError
 from elmo_bench.task import discover_tasks
 
@@ -120,10 +121,20 @@ def run_benchmark(
         executor_settings["name"], executor_settings["workers"], submitit_settings, submitit_folder
     )
     sources = flat_sources(settings, device)
-    # Plan once before the stages, so that bad task settings fail before hours of pretraining.
+    # Plan once before the stages, so that bad task settings fail before hours of pretraining,
+    # and say what will run and for about how long.
     cells_dir = Path(results_dir) / "cells" / settings["preset"]
-    plan_cells(settings, registry, sources, cells_dir, tasks_dirs, data_dir, cache_dir, device)
     check_stages(settings)
+    stage_plans = plan_stages(settings, settings["embedders"], data_dir, stages_dir)
+    manifest = Path(results_dir) / "bench" / f"{settings['preset']}.json"
+    planned = plan_cells(
+        settings, registry, {**sources, **{k: v for plan in stage_plans for k, v in plan.sources.items()}},
+        cells_dir, tasks_dirs, data_dir, cache_dir, device,
+    )
+    stage_seconds = {plan.name: measured_stage_seconds(manifest, plan.name, plan.config) for plan in stage_plans}
+    workers = executor_settings["workers"] if executor.name != "local" else 1
+    for line in plan_lines(settings["preset"], stage_plans, stage_seconds, planned, workers):
+        log(line)
     stages = run_stages(settings, settings["embedders"], data_dir, stages_dir, log)
     for stage in stages:
         sources.update(stage.sources)
@@ -146,7 +157,6 @@ def run_benchmark(
         report_dir = Path(results_dir) / (settings["report_dir"] or settings["preset"])
         build_report(cells_dir, report_dir)
 
-    manifest = Path(results_dir) / "bench" / f"{settings['preset']}.json"
     write_json(manifest, {
         "preset": settings["preset"],
         "settings": settings,

@@ -296,6 +296,16 @@ def check_stages(settings: Mapping[str, Any]) -> None:
         )
 
 
+def stage_sources(name: str, outputs: Mapping[str, Any], folder: Path) -> dict[str, str]:
+    """The embedder sources a finished stage provides, from its output files: GloVe's
+    ``glove.vectors``; the biLM's ``elmo.options``, ``elmo.weights`` and ``elmo.pretrain_run``
+    (its folder, whose checkpoint ``elmo-lm-finetuned`` fine-tunes)."""
+    if name == "glove":
+        return {"glove.vectors": str(outputs["vectors"])}
+    return {"elmo.options": str(outputs["options"]), "elmo.weights": str(outputs["weights"]),
+            "elmo.pretrain_run": str(folder)}
+
+
 def run_glove_stage(
     config: Mapping[str, Any], data_dir: Path | None, stages_dir: Path, log: Callable[[str], None]
 ) -> StageOutcome:
@@ -304,7 +314,7 @@ def run_glove_stage(
     corpus = inputs["corpus"]
     record = read_stage_record(folder)
     if record is not None:
-        return StageOutcome("glove", folder, {"glove.vectors": record["outputs"]["vectors"]}, record, True)
+        return StageOutcome("glove", folder, stage_sources("glove", record["outputs"], folder), record, True)
     resumed = (folder / "checkpoint.pt").is_file()
     log(f"glove: {'resuming' if resumed else 'training'} {config['dim']}d vectors on {corpus} -> {folder}")
     started = time.perf_counter()
@@ -315,7 +325,7 @@ def run_glove_stage(
         "glove", folder, config, inputs, digests, {"vectors": vectors}, started, resumed,
         {"timings_seconds": summary["timings_s"], "train_tokens": summary["train_tokens"]},
     )
-    return StageOutcome("glove", folder, {"glove.vectors": str(vectors)}, record, False)
+    return StageOutcome("glove", folder, stage_sources("glove", record["outputs"], folder), record, False)
 
 
 def _pretrain_rank(
@@ -367,10 +377,7 @@ def run_bilm_stage(
     corpus, wikitext = inputs["corpus"], inputs["wikitext"]
     record = read_stage_record(folder)
     if record is not None:
-        outputs = record["outputs"]
-        sources = {"elmo.options": outputs["options"], "elmo.weights": outputs["weights"],
-                   "elmo.pretrain_run": str(folder)}
-        return StageOutcome("bilm", folder, sources, record, True)
+        return StageOutcome("bilm", folder, stage_sources("bilm", record["outputs"], folder), record, True)
     preset = _bilm_preset(config)
     resumed = (folder / CHECKPOINT_NAME).is_file()
     processes = config["processes"]
@@ -403,9 +410,7 @@ def run_bilm_stage(
             "final_perplexities": metrics.get("final"),
         },
     )
-    sources = {"elmo.options": str(outputs["options"]), "elmo.weights": str(outputs["weights"]),
-               "elmo.pretrain_run": str(folder)}
-    return StageOutcome("bilm", folder, sources, record, False)
+    return StageOutcome("bilm", folder, stage_sources("bilm", outputs, folder), record, False)
 
 
 STAGES: Mapping[str, tuple[str, Callable[..., StageOutcome]]] = {
@@ -521,6 +526,60 @@ def _run_side_by_side(
     return {name: _stage_result(name, future) for future, name in futures.items()}
 
 
+def needed_stages(settings: Mapping[str, Any], embedders: Sequence[str]) -> dict[str, Mapping[str, Any]]:
+    """``{stage: its settings}`` for every stage whose source one of ``embedders`` reads and the
+    settings do not give; in the order glove, bilm."""
+    used_sources = {use.source for name in embedders for use in COMPARED_EMBEDDERS[name]}
+    return {
+        stage: settings["pretrain"][stage]
+        for stage, (source, _) in STAGES.items()
+        if source in used_sources and not source_is_given(source, settings["embedder"][source])
+    }
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """A stage as planned before any runs.
+
+    Attributes:
+        name: ``glove`` or ``bilm``.
+        config: its settings.
+        folder: where it writes.
+        done: whether it finished before this run.
+        sources: the embedder sources it provides when done (else empty).
+        description: what it trains, in a few words.
+    """
+
+    name: str
+    config: Mapping[str, Any]
+    folder: Path
+    done: bool
+    sources: dict[str, str]
+    description: str
+
+
+def _describe(name: str, config: Mapping[str, Any]) -> str:
+    if name == "glove":
+        return f"{config['dim']}d GloVe, {config['epochs']} epochs, {config['threads']} thread(s)"
+    steps = _bilm_preset(config).train.max_steps
+    return (f"the {config['preset']!r} biLM, {steps} steps on {config['processes']} process(es) of "
+            f"{config['threads']} thread(s)")
+
+
+def plan_stages(
+    settings: Mapping[str, Any], embedders: Sequence[str], data_dir: Path | None, stages_dir: Path
+) -> list[StagePlan]:
+    """The :func:`needed_stages` with their folders and whether they are done (reading, not
+    running, anything)."""
+    plans = []
+    for name, config in needed_stages(settings, embedders).items():
+        folder = stage_folder(name, config, data_dir, stages_dir)
+        record = read_stage_record(folder)
+        sources = {} if record is None else stage_sources(name, record["outputs"], folder)
+        plans.append(StagePlan(name, config, folder, record is not None, sources, _describe(name, config)))
+    return plans
+
+
 def run_stages(
     settings: Mapping[str, Any],
     embedders: Sequence[str],
@@ -531,12 +590,7 @@ def run_stages(
     """Run (or find done) every stage whose source a selected embedder reads and the settings do
     not give; in the order glove, bilm. With ``pretrain.concurrent``, the stages to run (when more
     than one) run side by side, in processes of their own (see the module docstring)."""
-    used_sources = {use.source for name in embedders for use in COMPARED_EMBEDDERS[name]}
-    configs = {
-        stage: settings["pretrain"][stage]
-        for stage, (source, _) in STAGES.items()
-        if source in used_sources and not source_is_given(source, settings["embedder"][source])
-    }
+    configs = needed_stages(settings, embedders)
     unfinished = {
         stage: config for stage, config in configs.items()
         if read_stage_record(stage_folder(stage, config, data_dir, stages_dir)) is None
