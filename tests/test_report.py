@@ -23,6 +23,7 @@ from elmo_bench.metrics.per_example import (
 from elmo_bench.report import REPORT_FILES, CellFileError, build_report
 from elmo_bench.report.significance import p_resolution, resampled_scores
 from elmo_bench.report.summary import comparisons_for
+from elmo_bench.runner.presets import resolve_preset
 
 RESAMPLES = 2000
 
@@ -509,3 +510,16 @@ def test_adapted_embedders_report_their_adaptation_cost(tmp_path):
     pairs = [(c["a"], c["b"]) for c in document["comparisons"]]
     assert ("elmo-lm-finetuned", "elmo") in pairs and ("elmo-unfrozen", "elmo") in pairs
     assert "| adaptation s |" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_a_presets_caveat_heads_its_report(grid):
+    """``quick``'s report says what it cannot conclude, under the title and in results.json."""
+    tmp_path, _ = grid
+    caveat = resolve_preset("quick")["report_caveat"]
+    assert "says nothing about NER" in caveat
+    document = build_report(tmp_path / "cells", tmp_path / "quick", resamples=200, caveat=caveat)
+    assert document["caveat"] == caveat
+    lines = (tmp_path / "quick" / "README.md").read_text().splitlines()
+    assert f"> **What this run cannot conclude.** {caveat}" in lines[:6]
+    build_report(tmp_path / "cells", tmp_path / "plain", resamples=200)
+    assert "cannot conclude" not in (tmp_path / "plain" / "README.md").read_text()

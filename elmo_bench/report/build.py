@@ -35,6 +35,7 @@ def build_report(
     out_dir: Path,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    caveat: str = "",
 ) -> dict[str, Any]:
     """Build the report of every cell result (``*.json``, recursively) under ``cells_dir`` into
     ``out_dir``: README.md, results.csv, results.json, results.tex, scores.png,
@@ -44,6 +45,8 @@ def build_report(
     Args:
         resamples: bootstrap resamples per comparison and task.
         seed: seed of the bootstrap's random generators.
+        caveat: what the run behind the cells cannot conclude (a preset's ``report_caveat``),
+            printed under the report's title.
 
     Returns:
         The content of results.json.
@@ -63,6 +66,7 @@ def build_report(
         cell_files=tuple(str(cell.path.relative_to(cells_dir)) for cell in cells),
         resamples=resamples,
         seed=seed,
+        caveat=caveat,
     )
     document = json_document(content, source)
     outputs = {

@@ -62,6 +62,7 @@ class ReportSource:
     cell_files: tuple[str, ...]
     resamples: int
     seed: int
+    caveat: str = ""
 
 
 # ------------------------------------------------------------------------------ number formats
@@ -371,6 +372,7 @@ def markdown_report(content: ReportContent, source: ReportSource) -> str:
         f"`{source.cells_dir}`: {len(tasks)} task(s) ({', '.join(tasks)}), embedder(s) "
         f"{', '.join(embedders)}. Every number below is recomputed from those files; rerun the "
         "command after adding cells.",
+        *([f"> **What this run cannot conclude.** {source.caveat}"] if source.caveat else []),
         "## Scores and costs",
         markdown_table(score_table(content)),
         "Scores are percentages on the reported split (`test`; SQuAD: its dev set, as in the "
@@ -468,6 +470,7 @@ def csv_text(content: ReportContent) -> str:
 def json_document(content: ReportContent, source: ReportSource) -> dict[str, Any]:
     return {
         "source": {"cells_dir": source.cells_dir, "cell_files": list(source.cell_files)},
+        "caveat": source.caveat,
         "significance_method": {
             "test": "two-level bootstrap: seeds with replacement within each embedder "
             "(independently for A and B), then test examples with replacement (one draw shared "

@@ -155,7 +155,7 @@ def run_benchmark(
     report_dir = None
     if not grid.with_status("failed"):
         report_dir = Path(results_dir) / (settings["report_dir"] or settings["preset"])
-        build_report(cells_dir, report_dir)
+        build_report(cells_dir, report_dir, caveat=settings["report_caveat"])
 
     write_json(manifest, {
         "preset": settings["preset"],
