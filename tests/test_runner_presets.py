@@ -329,3 +329,23 @@ def test_command_line_parsing_and_listing():
     assert re.search(r"elmo-layer0 +elmo: layer 0, dropout 0.5\n", text)
     assert re.search(r"elmo-unfrozen +elmo: all layers, learned scalar mix, dropout 0.5, biLM trained with the head\n", text)
     assert "smoke" in text and "standard" in text and "paper" in text
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "message"),
+    [
+        ("threads", "two", r"threads must be a whole number of at least 1, got 'two'"),
+        ("threads", 0, r"threads must be a whole number of at least 1, got 0"),
+        ("executor.workers", 1.5, r"executor.workers must be a whole number"),
+        ("device", "gpu", r"device must be auto, cpu, cuda, cuda:N or mps, got 'gpu'"),
+        ("executor.name", "poool", r"executor.name must be one of local, pool, submitit \(did you mean 'pool'\?\)"),
+    ],
+)
+def test_bad_run_settings_fail_before_any_stage(dotted, value, message, tmp_path, monkeypatch):
+    """In ``standard`` these used to surface after about an hour of pretraining, once per cell."""
+    from elmo_bench.runner.benchmark import run_benchmark
+
+    monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr("elmo_bench.runner.benchmark.run_stages", lambda *args: pytest.fail("a stage ran"))
+    with pytest.raises(PresetError, match=message):
+        run_benchmark(resolve_preset("standard", {dotted: value}), results_dir=tmp_path)

@@ -24,6 +24,7 @@ from elmo_bench.runner.executors import make_executor
 from elmo_bench.runner.grid import GridReport, plan_cells, run_grid, select
 from elmo_bench.report import build_report
 from elmo_bench.runner.smoke_data import write_smoke_data
+from elmo_bench.runner.presets import check_run_settings
 from elmo_bench.runner.plan import measured_stage_seconds, plan_lines
 from elmo_bench.runner.stages import StageOutcome, check_stages, plan_stages, run_stages
 from elmo_bench.settings import SettingsError
@@ -98,6 +99,7 @@ def run_benchmark(
         PresetError, TaskRegistryError, UnknownEmbedderError, SettingsError: bad settings or names
             (before any work starts).
     """
+    check_run_settings(settings)
     registry = discover_tasks(tasks_dirs)
     select(settings, registry, tasks, embedders, seeds)
     device = resolve_device(settings["device"])

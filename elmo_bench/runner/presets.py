@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -287,6 +288,33 @@ def set_value(settings: dict[str, Any], dotted: str, value: Any) -> None:
             if not isinstance(node[key], dict):
                 raise PresetError(f"{'.'.join(keys[:depth + 1])} is a value, not a section; cannot set {dotted}")
             node = node[key]
+
+
+EXECUTORS = ("local", "pool", "submitit")
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?|mps")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def check_run_settings(settings: Mapping[str, Any]) -> None:
+    """Check the run-wide values that only a cell or an executor would otherwise read, so that a
+    bad one fails in the first second rather than after the pretraining stages.
+
+    Raises:
+        PresetError: ``threads`` or ``executor.workers`` not a whole number >= 1, ``device`` not
+            one of auto, cpu, cuda, cuda:N, mps, or an unknown ``executor.name``.
+    """
+    for dotted, value in (("threads", settings["threads"]), ("executor.workers", settings["executor"]["workers"])):
+        if not _positive_int(value):
+            raise PresetError(f"{dotted} must be a whole number of at least 1, got {value!r}")
+    device = settings["device"]
+    if not isinstance(device, str) or not DEVICE_PATTERN.fullmatch(device):
+        raise PresetError(f"device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+    name = settings["executor"]["name"]
+    if name not in EXECUTORS:
+        raise PresetError(f"executor.name must be one of {', '.join(EXECUTORS)}{did_you_mean(str(name), EXECUTORS)}, got {name!r}")
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
