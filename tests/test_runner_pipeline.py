@@ -399,3 +399,24 @@ def test_the_plan_is_printed_first_with_what_is_done_and_measured_costs(smoke, s
     assert "  trec6: 2 cells (glove, elmo x 1 seeds), 0 done" in lines
     (estimate,) = [line for line in lines if "estimated time left" in line]
     assert "never measured" not in estimate and not estimate.startswith("  estimated time left: 0 s")
+
+
+def test_a_cell_finished_by_another_run_after_planning_is_not_run_again(smoke, smoke_cache, tmp_path):
+    """A grid plans its cells first; one that a second run finishes meanwhile (a cell run ahead
+    with --tasks/--seeds into the same folder) is taken as it is when its turn comes."""
+    from elmo_bench.runner.grid import execute_cell
+
+    settings = resolve_preset("smoke")
+    lines = []
+    with pytest.MonkeyPatch.context() as patch:
+        specs = []
+        patch.setattr("elmo_bench.runner.benchmark.run_grid",
+                      lambda planned, *args, **kwargs: specs.extend(planned) or (_ for _ in ()).throw(KeyboardInterrupt))
+        with pytest.raises(KeyboardInterrupt):
+            run_benchmark(settings, results_dir=tmp_path, progress=False, log=lines.append)
+    spec = next(spec for spec in specs if spec.label == "trec6.glove.seed1")
+    Path(spec.result_path).parent.mkdir(parents=True)
+    shutil.copy(smoke["results"] / "cells" / "smoke" / "trec6.glove.seed1.json", spec.result_path)
+    before = Path(spec.result_path).read_bytes()
+    outcome = execute_cell(spec)
+    assert outcome.status == "done" and Path(spec.result_path).read_bytes() == before

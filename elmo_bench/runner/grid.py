@@ -418,7 +418,14 @@ def _cell_environment(spec: CellSpec) -> Iterator[None]:
 
 
 def run_cell_spec(spec: CellSpec) -> dict[str, Any]:
-    """Run one cell and write its result file; returns the result. Raises what the cell raises."""
+    """Run one cell and write its result file; returns the result. Raises what the cell raises.
+
+    A cell whose result another run finished since this grid was planned (two runs sharing a
+    results folder, e.g. one cell run ahead with ``--tasks``/``--seeds``) is returned as it is.
+    """
+    finished = finished_result(spec)
+    if finished is not None:
+        return finished
     with _cell_environment(spec):
         registry = discover_tasks(spec.tasks_dirs)
         task = registry.get(spec.task)(**spec.task_settings)
