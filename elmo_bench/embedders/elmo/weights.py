@@ -14,13 +14,14 @@ import h5py
 import numpy as np
 import torch
 
+from elmo_bench.errors import ElmoBenchError
 from ...atomic import write_atomically, write_text_atomically
 from .bilm import ElmoBiLm
 from .chars import N_CHAR_IDS
 from .options import ElmoOptions
 
 
-class WeightFileError(ValueError):
+class WeightFileError(ElmoBenchError, ValueError):
     """A weights file that does not fit its options (missing dataset, wrong shape, not HDF5)."""
 
 
