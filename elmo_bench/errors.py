@@ -51,3 +51,8 @@ def run_main(prog: str, work: Callable[[], int | None]) -> int:
         traceback.print_exc()
         print(BUG_REPORT_LINE.format(prog=prog), file=sys.stderr)
         return 1
+
+
+class UsageError(ElmoBenchError, ValueError):
+    """An argument or setting whose value cannot work; the message names it, the value found and
+    what is expected."""

@@ -26,7 +26,7 @@ import torch
 
 from elmo_bench.download import fetch
 from elmo_bench.embedders.base import Embedder, Layers
-from elmo_bench.errors import ElmoBenchError
+from elmo_bench.errors import ElmoBenchError, UsageError
 from elmo_bench.paths import cache_dir
 from elmo_bench.data.sources import file_sha256
 
@@ -257,7 +257,7 @@ def fetch_published_vectors(name: str) -> tuple[Path, str]:
         elmo_bench.download.DownloadError, ChecksumError: as :func:`elmo_bench.download.fetch`.
     """
     if name not in PUBLISHED_VECTORS:
-        raise KeyError(f"unknown vectors {name!r}; published ones: {sorted(PUBLISHED_VECTORS)}")
+        raise UsageError(f"unknown vectors {name!r}; published ones: {sorted(PUBLISHED_VECTORS)}")
     published = PUBLISHED_VECTORS[name]
     archive = fetch(
         published.url,
@@ -313,7 +313,7 @@ class StaticEmbedder(Embedder):
         vocabulary: Collection[str] | None = None,
     ) -> None:
         if oov not in ("zero", "unk"):
-            raise ValueError(f"oov must be 'zero' or 'unk', got {oov!r}")
+            raise UsageError(f"oov must be 'zero' or 'unk', got {oov!r}")
         if str(vectors) in PUBLISHED_VECTORS:
             path, member = fetch_published_vectors(str(vectors))
             # fetch keeps the archive's sha256 in a sha256sum-format sidecar and checks it.
