@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from elmo_bench.errors import UsageError
 from elmo_bench.embedders import static
 from elmo_bench.embedders.static import (
     PUBLISHED_VECTORS,
@@ -192,7 +193,7 @@ def test_published_names_download_into_the_cache(tmp_path, monkeypatch):
     assert embedder.vectors.words == WORDS
     assert embedder.fingerprint_parts()["vectors_sha256"] == hashlib.sha256(
         archive_bytes["data"]).hexdigest()
-    with pytest.raises(KeyError, match=r"unknown vectors 'glove\.7B'.*glove\.840B\.300d"):
+    with pytest.raises(UsageError, match=r"unknown vectors 'glove\.7B'.*glove\.840B\.300d"):
         fetch_published_vectors("glove.7B")
     assert set(PUBLISHED_VECTORS) == {
         "glove.6B.50d", "glove.6B.100d", "glove.6B.200d", "glove.6B.300d", "glove.840B.300d"

@@ -253,7 +253,7 @@ def fetch_published_vectors(name: str) -> tuple[Path, str]:
         ``(archive path, member name)``.
 
     Raises:
-        KeyError: an unknown name (the message lists the known ones).
+        UsageError: an unknown name (the message lists the known ones).
         elmo_bench.download.DownloadError, ChecksumError: as :func:`elmo_bench.download.fetch`.
     """
     if name not in PUBLISHED_VECTORS:
