@@ -37,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ import torch
 from filelock import FileLock
 
 from elmo_bench import paths
-from elmo_bench.atomic import building_folder, write_text_atomically
+from elmo_bench.atomic import building_folder, remove_building_leftovers, write_text_atomically
 from elmo_bench.checksums import ALGORITHM, digest_files, verify_files
 from elmo_bench.embedders.base import Embedder
 from elmo_bench.errors import ElmoBenchError
@@ -224,7 +223,7 @@ class EmbeddingCache:
                 self.set_aside(key, error)
             if entry is not None:
                 return CacheLookup(entry, hit=True, seconds=time.perf_counter() - started)
-            _remove_leftovers(folder)
+            remove_building_leftovers(folder)
             self._write(embedder, sequences, key, folder, progress)
         entry = self.load(key)
         assert entry is not None
@@ -324,12 +323,6 @@ def _all_finite(vectors: np.ndarray) -> bool:
         if not np.isfinite(vectors[start : start + _FINITE_CHECK_ROWS]).all():
             return False
     return True
-
-
-def _remove_leftovers(folder: Path) -> None:
-    """Remove the temporary build folders (``.<key>.*``) a killed write of ``folder`` left."""
-    for leftover in folder.parent.glob(f".{folder.name}.*"):
-        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _coverage(before: Any, after: Any) -> dict[str, int] | None:

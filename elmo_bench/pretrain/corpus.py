@@ -53,7 +53,7 @@ from typing import Literal, Protocol, TextIO
 import numpy as np
 from filelock import FileLock
 
-from elmo_bench.atomic import building_folder
+from elmo_bench.atomic import building_folder, remove_building_leftovers
 from elmo_bench.data.tokenize import tokenize
 from elmo_bench.errors import ElmoBenchError
 from elmo_bench.paths import cache_dir
@@ -712,6 +712,7 @@ def build_tokenized_corpus(config: CorpusConfig) -> TokenizedCorpus:
     # Several processes (distributed ranks) may ask at once: one tokenizes, the others wait.
     with FileLock(str(folder.parent / f"{fingerprint}.lock")):
         if not (folder / "meta.json").exists():
+            remove_building_leftovers(folder)  # of a tokenization that was killed
             _build(config, shards, fingerprint, folder)
     return TokenizedCorpus(folder)
 

@@ -35,7 +35,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from elmo_bench.atomic import write_atomically
+from elmo_bench.atomic import remove_temporaries, write_atomically
 from elmo_bench.errors import ElmoBenchError, run_main
 from elmo_bench.pretrain.corpus import CorpusConfig, CorpusError
 from elmo_bench.pretrain.glove_eval import (
@@ -480,6 +480,8 @@ def train_glove(config: GloveConfig) -> Path:
     data = load_pretraining_data(config.corpus, config.vocab)
     timings["tokenize_and_vocabulary_s"] = time.perf_counter() - started
     output_dir.mkdir(parents=True, exist_ok=True)  # only once the corpus has been read
+    for leftover in remove_temporaries(output_dir):
+        logger.info("removed %s, left by a run that was killed while writing it", leftover)
     words = data.vocabulary.words
     logger.info("vocabulary: %d words (+3 special tokens); train split %d tokens, %.2f%% <UNK>",
                 len(words), data.train.n_tokens,

@@ -47,6 +47,7 @@ from typing import Any
 import torch
 from torch.multiprocessing.spawn import ProcessException
 
+from elmo_bench.atomic import remove_temporaries
 from elmo_bench.checksums import digest_files, verify_files
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.embedders.registry import COMPARED_EMBEDDERS
@@ -408,6 +409,8 @@ def run_bilm_stage(
                    "elmo.pretrain_run": str(folder)}
         return StageOutcome("bilm", folder, sources, record, True)
     preset = _bilm_preset(config)
+    for leftover in remove_temporaries(folder):
+        log(f"bilm: removed {leftover}, left by a run that was killed while writing it")
     resumed = (folder / CHECKPOINT_NAME).is_file()
     processes = config["processes"]
     log(
