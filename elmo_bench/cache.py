@@ -252,10 +252,7 @@ class EmbeddingCache:
                 values = layers.permute(1, 0, 2).cpu().numpy()  # [len, n_layers, dim]
                 peak = float(np.abs(values).max()) if values.size else 0.0
                 if not peak <= _FP16_MAX:
-                    raise CacheError(
-                        f"embedder {embedder.name}: sequence {index} has a value of magnitude "
-                        f"{peak:g}, beyond float16's {_FP16_MAX:g}; it cannot be cached in fp16"
-                    )
+                    raise CacheError(_beyond_fp16(embedder, sequences[index], values))
                 vectors[offsets[index] : offsets[index + 1]] = values
             embed_seconds = time.perf_counter() - embed_started
             vectors.flush()
@@ -280,6 +277,19 @@ class EmbeddingCache:
             }
             (staging / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
             (staging / CHECKSUMS_FILE).write_text(_checksums_json(staging), encoding="utf-8")
+
+
+def _beyond_fp16(embedder: Embedder, sequence: Sequence[str], values: np.ndarray) -> str:
+    """The message for a sequence whose ``values`` ``[len, n_layers, dim]`` do not fit float16:
+    the embedder and its file, the word, its layer and the value."""
+    position, layer, column = (int(i) for i in np.argwhere(~(np.abs(values) <= _FP16_MAX))[0])
+    source = f" ({embedder.source})" if embedder.source else ""
+    return (
+        f"embedder {embedder.name}{source}: the vector of {sequence[position]!r} (word "
+        f"{position + 1} of {' '.join(sequence[:8])!r}{' ...' if len(sequence) > 8 else ''}) has "
+        f"{values[position, layer, column]:g} in layer {layer}, dimension {column}, beyond float16's "
+        f"+-{_FP16_MAX:g}; the embedding cache stores float16: rescale or fix that vector"
+    )
 
 
 def _checksums_json(folder: Path) -> str:

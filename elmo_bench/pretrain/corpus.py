@@ -123,11 +123,27 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
             for line_number, line in enumerate(file, start=1):
                 yield line_number, line
     except UnicodeDecodeError as error:
-        raise CorpusError(f"{path}: line {line_number + 1}: not UTF-8 text ({error})") from error
+        # Text is decoded a chunk of lines at a time: find the line of the bad byte itself.
+        raise CorpusError(f"{path}: {_first_non_utf8(path)}; expected UTF-8 text") from error
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise CorpusError(
             f"{path}: corrupt or truncated gzip data after line {line_number} ({error})"
         ) from error
+
+
+def _first_non_utf8(path: Path) -> str:
+    """``"line N, byte B: 0xXX is not UTF-8"`` for the first undecodable byte of a corpus file."""
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == _GZIP_MAGIC
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as file:
+        for line_number, raw in enumerate(file, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return (
+                    f"line {line_number}, byte {error.start + 1}: 0x{raw[error.start]:02x} is not UTF-8"
+                )
+    return "a byte sequence that is not UTF-8"
 
 
 _DOC_OPEN = re.compile(r"<doc\s([^>]*)>")
