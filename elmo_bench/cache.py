@@ -163,31 +163,10 @@ class EmbeddingCache:
             raise CorruptEntryError(f"cache entry {folder} is unreadable ({error})") from error
         problems = _structure_problems(meta, vectors, offsets, key)
         if not problems:
-            problems = self._checksum_problems(folder, vectors)
+            problems = _checksum_problems(folder, vectors)
         if problems:
             raise CorruptEntryError(f"cache entry {folder} is corrupt: {'; '.join(problems)}")
         return EmbeddedSequences(vectors=vectors, offsets=offsets, key=key, meta=meta)
-
-    def _checksum_problems(self, folder: Path, vectors: np.ndarray) -> list[str]:
-        """Problems of the entry's files against ``checksums.json``; an entry without one (written
-        before checksums) is adopted when its values are finite: its checksums are written now."""
-        try:
-            record = json.loads((folder / CHECKSUMS_FILE).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            record = None
-        except (OSError, ValueError) as error:
-            return [f"{CHECKSUMS_FILE} is unreadable ({error})"]
-        if record is None:
-            if not _all_finite(vectors):
-                return ["a vector holds NaN or infinity"]
-            write_text_atomically(folder / CHECKSUMS_FILE, _checksums_json(folder))
-            logger.info("cache entry %s: checksums recorded (entry from before checksums)", folder)
-            return []
-        if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
-            return [f"{CHECKSUMS_FILE} is not a checksum record"]
-        if set(record["files"]) != set(ENTRY_FILES):
-            return [f"{CHECKSUMS_FILE} lists {sorted(record['files'])}, expected {list(ENTRY_FILES)}"]
-        return verify_files(folder, record["files"], str(record.get("algorithm")))
 
     def set_aside(self, key: str, reason: BaseException) -> Path:
         """Move the entry under ``key`` into ``<root>/corrupt/`` (kept for inspection, never
@@ -198,6 +177,7 @@ class EmbeddingCache:
         folder.rename(target)
         logger.warning("%s; moved to %s and computed again", reason, target)
         return target
+
     def get_or_compute(
         self, embedder: Embedder, sequences: Sequence[Sequence[str]], progress: bool = False
     ) -> CacheLookup:
@@ -290,6 +270,32 @@ def _beyond_fp16(embedder: Embedder, sequence: Sequence[str], values: np.ndarray
         f"{values[position, layer, column]:g} in layer {layer}, dimension {column}, beyond float16's "
         f"+-{_FP16_MAX:g}; the embedding cache stores float16: rescale or fix that vector"
     )
+
+
+def _checksum_problems(folder: Path, vectors: np.ndarray) -> list[str]:
+    """Problems of the entry's files against ``checksums.json``; an entry without one (written
+    before checksums) is adopted when its values are finite: its checksums are written now."""
+    try:
+        record = json.loads((folder / CHECKSUMS_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        record = None
+    except (OSError, ValueError) as error:
+        return [f"{CHECKSUMS_FILE} is unreadable ({error})"]
+    if record is None:
+        if not _all_finite(vectors):
+            return ["a vector holds NaN or infinity"]
+        try:
+            write_text_atomically(folder / CHECKSUMS_FILE, _checksums_json(folder))
+        except OSError as error:  # a cache shared read-only: use the entry, checked as it is
+            logger.warning("cache entry %s: cannot record its checksums (%s)", folder, error)
+            return []
+        logger.info("cache entry %s: checksums recorded (entry from before checksums)", folder)
+        return []
+    if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
+        return [f"{CHECKSUMS_FILE} is not a checksum record"]
+    if set(record["files"]) != set(ENTRY_FILES):
+        return [f"{CHECKSUMS_FILE} lists {sorted(record['files'])}, expected {list(ENTRY_FILES)}"]
+    return verify_files(folder, record["files"], str(record.get("algorithm")))
 
 
 def _checksums_json(folder: Path) -> str:

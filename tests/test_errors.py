@@ -113,3 +113,22 @@ def test_glove_settings_of_the_wrong_type_are_one_error(tmp_path):
 
     with pytest.raises(GloveConfigError, match=r"dim must be an integer >= 1, found 'abc'; .*alpha must be a number > 0, found 0"):
         GloveConfig(CorpusConfig(path="."), output_dir=".", dim="abc", alpha=0)
+
+
+@pytest.mark.parametrize(
+    "raised, error_text",
+    [(ElmoBenchError("trec/TREC_10.label:3: no label"), "error: trec/TREC_10.label:3: no label"),
+     (IndexError("list index out of range"), "Traceback (most recent call last)")],
+)
+def test_a_failed_cell_reports_a_user_error_in_one_line_and_a_bug_with_its_traceback(monkeypatch, raised, error_text):
+    from types import SimpleNamespace
+
+    from elmo_bench.runner import grid
+
+    def fail(spec):
+        raise raised
+
+    monkeypatch.setattr(grid, "run_cell_spec", fail)
+    outcome = grid.execute_cell(SimpleNamespace(label="trec6 glove 1", result_path="x.json"))
+    assert outcome.status == "failed" and outcome.error.startswith(error_text)
+    assert (len(outcome.error.strip().splitlines()) == 1) == isinstance(raised, ElmoBenchError)
