@@ -250,9 +250,10 @@ def read_vectors(
                 words.append(word)
                 rows.append(values)
         except (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as error:
+            where = f" after line {line_number}" if line_number else ""
             raise VectorsFormatError(
-                f"{name}: the compressed data is truncated or damaged after line {line_number} "
-                f"({error}); download or copy the file again"
+                f"{name}: the compressed data is truncated or damaged{where} ({error}); download "
+                "or copy the file again"
             ) from error
     if n_vectors == 0:
         raise VectorsFormatError(f"{name}: no vectors in the file")
