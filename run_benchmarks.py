@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from elmo_bench.commands import bench
+from elmo_bench.errors import run_main
 
 SPEED_BENCHMARK = "benchmarks/elmo_speed.py"
 
@@ -23,11 +24,7 @@ def main(argv: list[str]) -> int:
         "--with-speed", action="store_true", help=f"also run {SPEED_BENCHMARK} after the grid"
     )
     args = parser.parse_args(argv)
-    try:
-        status = bench.run(args)
-    except (ValueError, OSError, RuntimeError) as error:
-        print(f"run_benchmarks.py: error: {error}", file=sys.stderr)
-        return 2
+    status = run_main("run_benchmarks.py", lambda: bench.run(args))
     if status or not args.with_speed:
         return status
     root = Path(__file__).resolve().parent

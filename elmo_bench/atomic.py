@@ -9,11 +9,18 @@ temporaries are hidden (their names start with a dot).
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+# tempfile's random part: 8 characters of "abcdefghijklmnopqrstuvwxyz0123456789_".
+_RANDOM = r"[a-z0-9_]{8}"
+_FILE_TEMPORARY = re.compile(rf"\..+-{_RANDOM}(\.[^.]+)?")
+_FOLDER_TEMPORARY = re.compile(rf"\..+\.{_RANDOM}")
 
 
 def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -59,3 +66,34 @@ def building_folder(folder: str | Path) -> Iterator[Path]:
             os.replace(building, folder)
     finally:
         shutil.rmtree(building, ignore_errors=True)
+
+
+def remove_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the temporaries that writes into ``folder`` killed mid-way left there (files of
+    :func:`write_atomically`, folders of :func:`building_folder`); return what was removed.
+
+    Only for a folder that one run owns (a stage's or a pretraining run's), before that run writes
+    there: a temporary of a write still in progress would be removed too."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for entry in folder.iterdir():
+        if entry.is_dir() and _FOLDER_TEMPORARY.fullmatch(entry.name):
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.is_file() and _FILE_TEMPORARY.fullmatch(entry.name):
+            entry.unlink(missing_ok=True)
+        else:
+            continue
+        removed.append(entry)
+    return removed
+
+
+def remove_building_leftovers(folder: str | Path) -> None:
+    """Remove the temporary folders (``.<name>.*``) that killed :func:`building_folder` calls for
+    ``folder`` left beside it; the caller holds the lock under which ``folder`` is built."""
+    folder = Path(folder)
+    for leftover in folder.parent.glob(f".{glob.escape(folder.name)}.*"):
+        if leftover.is_dir() and _FOLDER_TEMPORARY.fullmatch(leftover.name):
+            shutil.rmtree(leftover, ignore_errors=True)
+

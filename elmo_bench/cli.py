@@ -5,6 +5,8 @@ import argparse
 import importlib
 import sys
 
+from elmo_bench.errors import run_main
+
 # Subcommand name -> module under elmo_bench.commands exposing ``configure(parser)`` (adds the
 # arguments) and ``run(args) -> int``.
 COMMANDS = {
@@ -31,13 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. A user error (:class:`~elmo_bench.errors.ElmoBenchError`, a missing
+    file) is one line on stderr and status 2; anything else is a bug and keeps its traceback."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except (ValueError, OSError, RuntimeError) as error:
-        # Bad input is reported as one clear line, not a traceback.
-        print(f"elmo-bench {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    return run_main(f"elmo-bench {args.command}", lambda: args.run(args))
 
 
 if __name__ == "__main__":

@@ -1,11 +1,18 @@
 """Download a file once, resumably, and prove that what is on disk is what was downloaded.
 
-``fetch(url, dest)`` streams ``url`` into ``<dest>.part`` next to ``dest`` (resuming it with an HTTP
-``Range`` request when a previous transfer was cut off), checks that every announced byte arrived,
-checks the sha256 and an optional content check, records the sha256 in a sidecar file
-``<dest>.sha256`` (``sha256sum`` format), and only then renames the file onto ``dest``. So a file at
-``dest`` is always complete, and a later call that finds it re-hashes it against the sidecar, which
-catches on-disk corruption.
+``fetch(url, dest)`` streams ``url`` into ``<dest>.part`` next to ``dest``, checks that every
+announced byte arrived, checks the sha256 and an optional content check, records the sha256 in a
+sidecar file ``<dest>.sha256`` (``sha256sum`` format), and only then renames the file onto
+``dest``. So a file at ``dest`` is always complete, and a later call that finds it re-hashes it
+against the sidecar, which catches on-disk corruption; a file at ``dest`` without its sidecar
+cannot be checked and is an error (unless the caller gives the sha256 to check it against).
+
+A transfer that was cut off is resumed only when it can be proven to continue the same file:
+``<dest>.part.json`` records the URL, the server's validator (a strong ``ETag``, else
+``Last-Modified``) and the size, and the resume asks for the rest with ``Range`` and
+``If-Range: <validator>``, so a server whose file has changed sends the whole new file instead.
+Without a recorded validator, or when the answer's validator or size differ, the download starts
+again from the first byte: two versions are never spliced.
 
 Hand-written on ``requests`` rather than taken from a library: the download helpers of the libraries
 we could use (``torch.hub``, ``huggingface_hub``, ``pooch``) either do not resume, or do not take a
@@ -14,6 +21,7 @@ content check, or assume their own cache layout.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Callable
@@ -23,6 +31,7 @@ import requests
 from filelock import FileLock
 from tqdm import tqdm
 from elmo_bench.atomic import write_text_atomically
+from elmo_bench.errors import ElmoBenchError
 
 # Small enough that a dropped connection loses little: requests raises on a short read without
 # handing over the partial chunk it was filling.
@@ -32,12 +41,12 @@ _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)")
 
 
-class DownloadError(RuntimeError):
+class DownloadError(ElmoBenchError, RuntimeError):
     """The file could not be downloaded whole: unreachable server, HTTP error, short read, or a
     downloaded file that failed its content check."""
 
 
-class ChecksumError(ValueError):
+class ChecksumError(ElmoBenchError, ValueError):
     """A file's sha256 is not the expected one (downloaded, or cached and since corrupted)."""
 
 
@@ -56,31 +65,34 @@ def fetch(
         url: http(s) address of the file.
         dest: where the file is kept; its folder is created if needed.
         sha256: expected hex digest, if known; checked on the download and on the cached file.
-        verify: content check run on a fresh download before it is accepted (and on a cached file
-            that has no sidecar); it raises to reject the file.
+        verify: content check run on a fresh download before it is accepted; it raises to
+            reject the file.
         desc: label of the progress bar (default: the file name).
         timeout: seconds to wait for the connection and for each read.
 
     Raises:
         DownloadError: the server was unreachable, answered with an HTTP error, or sent fewer
             bytes than it announced (the partial ``.part`` file is kept and the next call resumes
-            it), or the downloaded file failed ``verify`` (it is deleted).
-        ChecksumError: the download does not have the expected sha256 (it is deleted), or the
-            cached file no longer matches its recorded sha256.
+            it when the server confirms its file is unchanged), or the downloaded file failed
+            ``verify`` (it is deleted).
+        ChecksumError: the download does not have the expected sha256 (it is deleted), the
+            cached file no longer matches its recorded sha256, or it has no sidecar and no
+            ``sha256`` is given.
     """
     dest = Path(dest)
     expected = _normalised_sha256(sha256)
     if dest.exists():
-        return _checked_cached_file(dest, expected, verify)
+        return _checked_cached_file(dest, expected)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # Several processes (e.g. distributed ranks) may ask for the same file at once: one downloads,
     # the others wait and then find the finished file.
     with FileLock(str(dest.with_name(dest.name + ".lock"))):
         if dest.exists():
-            return _checked_cached_file(dest, expected, verify)
+            return _checked_cached_file(dest, expected)
         part = dest.with_name(dest.name + ".part")
         _download_to_part(url, part, desc or dest.name, timeout)
         found = _sha256_of(part)
+        _part_record_path(part).unlink(missing_ok=True)  # part is now complete, kept or deleted
         if expected is not None and found != expected:
             part.unlink()
             raise ChecksumError(
@@ -100,16 +112,22 @@ def fetch(
     return dest
 
 
-def _checked_cached_file(
-    dest: Path, expected: str | None, verify: Callable[[Path], None] | None
-) -> Path:
-    """Return ``dest`` after checking it against its sidecar (or, lacking one, ``expected`` or
-    ``verify``, then recording its sha256 in a new sidecar)."""
+def _checked_cached_file(dest: Path, expected: str | None) -> Path:
+    """Return ``dest`` after checking it against its sidecar (or, lacking one, against
+    ``expected``, then recording its sha256 in a new sidecar).
+
+    Raises:
+        ChecksumError: the file differs from its sidecar or from ``expected``, or it has no sidecar
+            and no ``expected`` to check it against (a download always writes one)."""
     recorded = _read_sidecar(dest)
-    if recorded is None and expected is None and verify is None:
-        return dest
-    found = _sha256_of(dest)
     remedy = f"delete {dest} and {_sidecar_path(dest).name} to download it again"
+    if recorded is None and expected is None:
+        raise ChecksumError(
+            f"cached file {dest} has no {_sidecar_path(dest).name}, so it cannot be checked (every "
+            f"download writes one); delete {dest} to download it again, or, if you put it there "
+            f"yourself, record its sha256: sha256sum {dest.name} > {_sidecar_path(dest).name}"
+        )
+    found = _sha256_of(dest)
     if recorded is not None and found != recorded:
         raise ChecksumError(
             f"cached file {dest} is corrupted: its sha256 is {found}, but it was {recorded} "
@@ -120,19 +138,18 @@ def _checked_cached_file(
             f"cached file {dest} has sha256 {found}, expected {expected}; {remedy}"
         )
     if recorded is None:
-        if expected is None:
-            verify(dest)  # a file put there by hand: accept it only if it passes the content check
         _write_sidecar(dest, found)
     return dest
 
 
 def _download_to_part(url: str, part: Path, desc: str, timeout: float) -> None:
-    """Bring ``part`` to the complete content of ``url``, resuming from what it already holds."""
+    """Bring ``part`` to the complete content of ``url``, resuming from what it already holds when
+    its recorded validator allows (see the module docstring), else from the first byte."""
     try:
         if _try_download(url, part, desc, timeout):
             return
-        # What we hold cannot be resumed (e.g. it is longer than the current file): start again.
-        part.unlink()
+        # What we hold is not the start of the server's current file: start again.
+        part.unlink(missing_ok=True)
         if not _try_download(url, part, desc, timeout):
             raise DownloadError(f"could not download {url}: the server refused the whole file")
     except requests.RequestException as error:
@@ -140,22 +157,29 @@ def _download_to_part(url: str, part: Path, desc: str, timeout: float) -> None:
             f"could not download {url}: {error}"
             + (f"; {part} is kept and the next attempt resumes it" if part.exists() else "")
         ) from error
+    finally:
+        if not part.exists():
+            _part_record_path(part).unlink(missing_ok=True)
 
 
 def _try_download(url: str, part: Path, desc: str, timeout: float) -> bool:
-    """Stream ``url`` into ``part``, appending after its current bytes when the server honours a
-    ``Range`` request. Return False, leaving ``part`` as it was, when the partial file cannot be
-    resumed: the server answered the range with 416 (and ``part`` is not already the whole file)
-    or with a different range."""
+    """Stream ``url`` into ``part``, appending after its current bytes when the server confirms
+    (``If-Range`` on the recorded validator, the same size) that they are the start of its file.
+    Return False, leaving ``part`` as it was, when the partial file cannot be resumed."""
     offset = part.stat().st_size if part.exists() else 0
+    record = _read_part_record(part, url) if offset else None
     # identity: the byte counts must be those of the file, not of a compressed transfer.
     headers = {"Accept-Encoding": "identity"}
-    if offset:
+    if offset and record is None:
+        return False  # no validator: nothing proves these bytes belong to the file there now
+    if record is not None:
+        if record["total"] == offset:
+            return True  # every byte arrived before the process stopped; only the rename is left
         headers["Range"] = f"bytes={offset}-"
+        headers["If-Range"] = record["validator"]
     with requests.get(url, headers=headers, stream=True, timeout=timeout) as response:
         if response.status_code == 416:
-            _, total = _parse_content_range(response.headers.get("Content-Range"))
-            return offset > 0 and total == offset
+            return False
         if response.status_code >= 400:
             raise DownloadError(
                 f"could not download {url}: HTTP {response.status_code} {response.reason}"
@@ -163,9 +187,15 @@ def _try_download(url: str, part: Path, desc: str, timeout: float) -> bool:
         start, total = 0, _content_length(response)
         if response.status_code == 206:
             start, total = _parse_content_range(response.headers.get("Content-Range"))
-            if start != offset:
+            if (
+                start != offset
+                or _validator(response) != record["validator"]
+                or total != record["total"]
+            ):
                 return False
-        # On 200 the server ignored the range (or none was asked): start again from the first byte.
+        else:
+            # 200: the whole (possibly new) file; record what it is before writing its first byte.
+            _write_part_record(part, url, _validator(response), total)
         with part.open("ab" if start else "wb") as out, tqdm(
             total=total, initial=start, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
             disable=None,
@@ -175,6 +205,43 @@ def _try_download(url: str, part: Path, desc: str, timeout: float) -> bool:
                 progress.update(len(chunk))
     _check_complete(url, part, total)
     return True
+
+
+def _validator(response: requests.Response) -> str | None:
+    """The response's strong ``ETag``, else its ``Last-Modified``, else None (If-Range accepts
+    no weak ETag)."""
+    etag = response.headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return response.headers.get("Last-Modified")
+
+
+def _part_record_path(part: Path) -> Path:
+    return part.with_name(part.name + ".json")
+
+
+def _write_part_record(part: Path, url: str, validator: str | None, total: int | None) -> None:
+    """Record which file ``part`` holds the start of (without a validator or a size, none: such a
+    partial file is never resumed)."""
+    record_path = _part_record_path(part)
+    if validator is None or total is None:
+        record_path.unlink(missing_ok=True)
+        return
+    record = {"url": url, "validator": validator, "total": total}
+    write_text_atomically(record_path, json.dumps(record))
+
+
+def _read_part_record(part: Path, url: str) -> dict | None:
+    """The record of ``part`` when it is readable and made for ``url``, else None."""
+    try:
+        record = json.loads(_part_record_path(part).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("url") != url:
+        return None
+    if not isinstance(record.get("validator"), str) or not isinstance(record.get("total"), int):
+        return None
+    return record
 
 
 def _check_complete(url: str, part: Path, total: int | None) -> None:

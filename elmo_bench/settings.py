@@ -11,8 +11,10 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from elmo_bench.errors import ElmoBenchError
 
-class SettingsError(ValueError):
+
+class SettingsError(ElmoBenchError, ValueError):
     """An override names a setting that does not exist, or is not ``key=value``."""
 
 

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from elmo_bench.data.sources import SplitFile, split_file
+from elmo_bench.errors import ElmoBenchError
 from elmo_bench.settings import did_you_mean, merge_settings
 from elmo_bench.training import TrainingConfig
 
@@ -36,11 +37,11 @@ reported."""
 REPOSITORY_TASKS_DIR = Path(__file__).resolve().parents[1] / "tasks"
 
 
-class TaskRegistryError(ValueError):
+class TaskRegistryError(ElmoBenchError, ValueError):
     """A task name that is unknown or defined twice, or a task module that cannot be loaded."""
 
 
-class EmptySplitError(ValueError):
+class EmptySplitError(ElmoBenchError, ValueError):
     """A split has no examples: an error, never a score of 0."""
 
 

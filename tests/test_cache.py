@@ -120,6 +120,19 @@ def test_value_beyond_fp16_is_an_error(tmp_path):
         EmbeddingCache(tmp_path).get_or_compute(CountingEmbedder(scale=1e5), SENTENCES)
 
 
+def test_a_static_vector_beyond_fp16_is_named_with_its_file_and_word(tmp_path):
+    from elmo_bench.embedders.static import StaticEmbedder
+
+    vectors = tmp_path / "glove.txt"
+    vectors.write_text("the 0.1 0.2\ncat 1e6 0.3\n", encoding="utf-8")
+    with pytest.raises(CacheError) as raised:
+        EmbeddingCache(tmp_path / "cache").get_or_compute(StaticEmbedder(vectors), [["the", "cat"]])
+    assert str(raised.value) == (
+        f"embedder static ({vectors}): the vector of 'cat' (word 2 of 'the cat') has 1e+06 in layer 0, "
+        "dimension 0, beyond float16's +-65504; the embedding cache stores float16: rescale or fix that vector"
+    )
+
+
 def test_size_per_million_tokens():
     assert bytes_per_million_tokens(3, 1024) == 6_144_000_000  # original ELMo: 6.1 GB
     assert bytes_per_million_tokens(1, 300) == 600_000_000  # 300-d GloVe

@@ -95,6 +95,17 @@ def test_truncated_gzip_names_the_file(tmp_path):
         list(read_wikiextractor(path))
 
 
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_a_byte_that_is_not_utf8_is_found_on_its_own_line(tmp_path, compress):
+    lines = WIKI_SHARD.encode().split(b"\n")
+    lines[5] = lines[5][:3] + b"\xff" + lines[5][3:]  # line 6, byte 4
+    data = b"\n".join(lines)
+    path = tmp_path / ("wiki_00.gz" if compress else "wiki_00")
+    path.write_bytes(gzip.compress(data) if compress else data)
+    with pytest.raises(CorpusError, match=r"wiki_00(\.gz)?: line 6, byte 4: 0xff is not UTF-8; expected UTF-8 text"):
+        list(read_wikiextractor(path))
+
+
 def test_empty_folder_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CorpusError, match="no corpus files found"):

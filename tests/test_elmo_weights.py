@@ -50,12 +50,60 @@ def test_wrong_n_highway(tiny_copy):
     options = json.loads((tiny_copy / "options.json").read_text())
     options["char_cnn"]["n_highway"] = 2
     (tiny_copy / "options.json").write_text(json.dumps(options))
-    with pytest.raises(WeightFileError, match=r"'CNN_high_1/W_carry' is missing"):
+    with pytest.raises(WeightFileError, match=r"'CNN_high_1/W_carry' is missing.*the options say "
+                                              r"n_highway=2 but the file has 1 highway layer"):
         load_bilm(tiny_copy / "options.json", tiny_copy / "weights.hdf5")
     options["char_cnn"]["n_highway"] = 0
     (tiny_copy / "options.json").write_text(json.dumps(options))
-    with pytest.raises(WeightFileError, match=r"'CNN_high_0/W_carry' is present but the options say n_highway=0"):
+    with pytest.raises(WeightFileError, match=r"the options say n_highway=0 but the file has 1 highway "
+                                              r"layer\(s\) .*set char_cnn.n_highway to 1"):
         load_bilm(tiny_copy / "options.json", tiny_copy / "weights.hdf5")
+
+
+# Each bad field of options.json, and the words its one-line error must hold.
+BAD_OPTIONS = {
+    "n_highway -1": (("char_cnn", "n_highway"), -1, "char_cnn.n_highway must be an integer >= 0, found -1"),
+    "n_highway 1.0": (("char_cnn", "n_highway"), 1.0, "char_cnn.n_highway must be an integer >= 0, found 1.0"),
+    "skip connections 'no'": (("lstm", "use_skip_connections"), "no",
+                              "lstm.use_skip_connections must be true (ELMo's residual connection), found 'no'"),
+    "skip connections 1": (("lstm", "use_skip_connections"), 1, "lstm.use_skip_connections must be true"),
+    "dim 32.9": (("lstm", "dim"), 32.9, "lstm.dim must be an integer >= 1, found 32.9"),
+    "n_layers '2'": (("lstm", "n_layers"), "2", "lstm.n_layers must be an integer >= 1, found '2'"),
+    "n_layers true": (("lstm", "n_layers"), True, "lstm.n_layers must be an integer >= 1, found True"),
+    "projection_dim 0": (("lstm", "projection_dim"), 0, "lstm.projection_dim must be an integer >= 1, found 0"),
+    "cell_clip -3": (("lstm", "cell_clip"), -3, "lstm.cell_clip must be a number >= 0"),
+    "proj_clip 'x'": (("lstm", "proj_clip"), "x", "lstm.proj_clip must be a number >= 0"),
+    "filters of floats": (("char_cnn", "filters"), [[1, 4.5]], "char_cnn.filters must be a non-empty list"),
+    "no filters": (("char_cnn", "filters"), [], "char_cnn.filters must be a non-empty list"),
+    "activation gelu": (("char_cnn", "activation"), "gelu", "char_cnn.activation must be 'relu' or 'tanh'"),
+    "embedding a number": (("char_cnn", "embedding"), 16, "char_cnn.embedding must be an object, found 16"),
+    "lstm a list": (("lstm",), [], "lstm must be an object, found []"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_OPTIONS))
+def test_every_bad_option_field_is_named(tiny_copy, case):
+    path, value, message = BAD_OPTIONS[case]
+    options = json.loads((tiny_copy / "options.json").read_text())
+    parent = options
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    (tiny_copy / "options.json").write_text(json.dumps(options))
+    with pytest.raises(OptionsError) as raised:
+        load_bilm(tiny_copy / "options.json", tiny_copy / "weights.hdf5")
+    text = str(raised.value)
+    assert text.startswith(f"{tiny_copy / 'options.json'}: bad ELMo options: ") and message in text
+    assert "\n" not in text
+
+
+def test_all_bad_fields_are_named_at_once(tiny_copy):
+    options = json.loads((tiny_copy / "options.json").read_text())
+    options["lstm"]["dim"] = "8"
+    options["char_cnn"]["n_highway"] = -1
+    del options["lstm"]["n_layers"]
+    with pytest.raises(OptionsError, match=r"lstm.dim must .*; lstm.n_layers is missing; char_cnn.n_highway must"):
+        ElmoOptions.from_dict(options)
 
 
 def test_truncated_and_non_hdf5_files(tiny_copy):

@@ -89,4 +89,13 @@ def test_model_arguments_are_checked(tiny_elmo_dir, text_file, tmp_path, capsys)
     assert main(["embed", str(text_file), str(tmp_path / "o.h5")]) == 2
     assert "give --model NAME, or both --options and --weights" in capsys.readouterr().err
     assert main(["embed", str(text_file), str(tmp_path / "o.h5"), "--mix", "1", "2", *model_args(tiny_elmo_dir)]) == 2
+    assert "--mix needs 3 weights (one per layer of the model" in capsys.readouterr().err
+    assert list(tmp_path.glob("o.h5*")) == []  # checked before the model loads: no OUT.partial
+
+
+def test_a_wrong_mix_is_caught_before_the_weights_are_read(tiny_elmo_dir, text_file, tmp_path, capsys):
+    missing_weights = ["--options", str(tiny_elmo_dir / "options.json"), "--weights", str(tmp_path / "none.hdf5")]
+    assert main(["embed", str(text_file), str(tmp_path / "o.h5"), "--mix", "1", *missing_weights]) == 2
     assert "--mix needs 3 weights" in capsys.readouterr().err
+    assert main(["embed", str(text_file), str(tmp_path / "o.h5"), "--mix", "1", "--model", "smal"]) == 2
+    assert "unknown published ELMo model 'smal'" in capsys.readouterr().err

@@ -310,10 +310,52 @@ def test_squad_repeated_question_id_is_an_error(tmp_path: Path) -> None:
         parse_squad(path)
 
 
-def test_squad_wrong_structure_is_an_error(tmp_path: Path) -> None:
-    path = write(tmp_path / "dev-v1.1.json", json.dumps({"data": [{"title": "T"}]}))
-    with pytest.raises(DataFormatError, match="dev-v1.1.json: not SQuAD's"):
+def _squad_with(change) -> str:
+    document = json.loads(squad_json([{"text": "The", "answer_start": 0}]))
+    change(document)
+    return json.dumps(document)
+
+
+def _set(path: tuple, value):
+    def change(document):
+        node = document
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+
+    return change
+
+
+QA = ("data", 0, "paragraphs", 0, "qas", 0)
+# case -> (the change to a valid file, the one-line message it must give)
+MALFORMED_SQUAD = {
+    "paragraphs missing": (lambda d: d["data"][0].pop("paragraphs"),
+                           "data[0].paragraphs must be a list, found nothing (missing or null)"),
+    "context a number": (_set(("data", 0, "paragraphs", 0, "context"), 12345),
+                         "data[0].paragraphs[0].context must be a string, found 12345"),
+    "question id a list": (_set((*QA, "id"), [1, 2]), "data[0].paragraphs[0].qas[0].id must be a string, found [1, 2]"),
+    "qas an object": (_set(("data", 0, "paragraphs", 0, "qas"), {"q": 1}),
+                      'data[0].paragraphs[0].qas must be a list, found {"q": 1}'),
+    "data an object": (_set(("data",), {"title": "T"}), "'data' must be a list of articles, found {\"title\": \"T\"}"),
+    "no data": (lambda d: d.pop("data"), "'data' must be a list of articles, found nothing"),
+    "answer_start text": (_set((*QA, "answers", 0, "answer_start"), "0"),
+                          'data[0].paragraphs[0].qas[0].answers[0].answer_start must be an integer, found "0"'),
+    "answer_start true": (_set((*QA, "answers", 0, "answer_start"), True),
+                          "answers[0].answer_start must be an integer, found true"),
+    "article a string": (_set(("data", 0), "T"), 'data[0] must be an object, found "T"'),
+    "answer not at its start": (_set((*QA, "answers", 0), {"text": "The", "answer_start": 4}),
+                                "question 'q1': answer 'The' is not at answer_start 4"),
+    "no answers": (_set((*QA, "answers"), []), "question 'q1': no answers"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_SQUAD))
+def test_every_malformed_squad_file_is_one_clear_error(tmp_path: Path, case: str) -> None:
+    change, message = MALFORMED_SQUAD[case]
+    path = write(tmp_path / "dev-v1.1.json", _squad_with(change))
+    with pytest.raises(DataFormatError) as raised:
         parse_squad(path)
+    assert str(raised.value).startswith(f"{path}: ") and message in str(raised.value)
 
 
 # ---------------------------------------------------------------------------------- sources

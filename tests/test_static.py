@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import zipfile
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from elmo_bench.errors import UsageError
 from elmo_bench.embedders import static
 from elmo_bench.embedders.static import (
     PUBLISHED_VECTORS,
@@ -59,7 +61,7 @@ def test_glove_gzip_zip_and_word2vec_files_read_the_same(tmp_path, glove_file):
         out.writestr("glove.50d.txt", glove_text())
         out.writestr("glove.100d.txt", "x 1 2 3 4\n")
     assert_reference(read_vectors(archive, member="glove.50d.txt"))
-    with pytest.raises(VectorsFormatError, match=r"glove\.zip: the archive holds .*member="):
+    with pytest.raises(VectorsFormatError, match=r"glove\.zip: the zip archive holds several vectors files \(glove\.50d\.txt, glove\.100d\.txt\); choose one with member="):
         read_vectors(archive)
     with pytest.raises(VectorsFormatError, match=r"no member 'glove\.300d\.txt'"):
         read_vectors(archive, member="glove.300d.txt")
@@ -192,7 +194,7 @@ def test_published_names_download_into_the_cache(tmp_path, monkeypatch):
     assert embedder.vectors.words == WORDS
     assert embedder.fingerprint_parts()["vectors_sha256"] == hashlib.sha256(
         archive_bytes["data"]).hexdigest()
-    with pytest.raises(KeyError, match=r"unknown vectors 'glove\.7B'.*glove\.840B\.300d"):
+    with pytest.raises(UsageError, match=r"unknown vectors 'glove\.7B'.*glove\.840B\.300d"):
         fetch_published_vectors("glove.7B")
     assert set(PUBLISHED_VECTORS) == {
         "glove.6B.50d", "glove.6B.100d", "glove.6B.200d", "glove.6B.300d", "glove.840B.300d"
@@ -202,3 +204,50 @@ def test_published_names_download_into_the_cache(tmp_path, monkeypatch):
 def test_missing_file_names_the_path_and_published_names(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"nope\.txt: no such vectors file"):
         StaticEmbedder(tmp_path / "nope.txt")
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as out:
+        for name, data in members.items():
+            out.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _bad_crc_zip() -> bytes:
+    data = bytearray(_zip({"v.txt": b"the 0.1 0.2 0.3\n" * 50}))
+    start = data.index(b"the 0.1")  # stored uncompressed by writestr's default
+    data[start] ^= 0x01
+    return bytes(data)
+
+
+GOOD = b"the 0.1 0.2 0.3\ncat 0.4 0.5 0.6\ndog 0.7 0.8 0.9\n"
+# name -> (file name, bytes, the message the one-line error must hold)
+MALFORMED_VECTORS = {
+    "truncated gzip": ("v.txt.gz", gzip.compress(GOOD * 200)[:-30],
+                       "the compressed data is truncated or damaged after line"),
+    "zip member with a bad CRC": ("v.zip", _bad_crc_zip(), "the compressed data is truncated or damaged"),
+    "truncated zip": ("v.zip", _zip({"v.txt": GOOD})[:-40],
+                      "starts like a zip archive but has no central directory (truncated or damaged)"),
+    "empty zip": ("v.zip", _zip({}), "the zip archive holds no .txt or .vec vectors file (it is empty)"),
+    "zip without vectors": ("v.zip", _zip({"README": b"x"}), "holds no .txt or .vec vectors file (it holds README)"),
+    "ragged first line": ("v.txt", b"the 0.1 0.2\n" + GOOD[16:], "line 1: expected a word and 3 numbers, found 2"),
+    "ragged third line": ("v.txt", GOOD[:32] + b"dog 0.7 0.8\n", "line 3: expected a word and 3 numbers, found 2"),
+    "not a number": ("v.txt", GOOD.replace(b"0.5", b"0.x"), "line 2: '0.x' is not a number"),
+    "not UTF-8": ("v.txt", GOOD.replace(b"cat", b"c\xfft"), "line 2: not UTF-8"),
+    "no numbers": ("v.txt", b"the\ncat\n", "line 1: no numbers after the word"),
+    "no vectors": ("v.txt", b"\n\n", "no vectors in the file"),
+    "gz name, not gzip": ("v.txt.gz", GOOD, "named .gz but is not gzip data"),
+    "word2vec count": ("v.txt", b"4 3\n" + GOOD, "the word2vec header announces 4 vectors, the file has 3"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_VECTORS))
+def test_every_malformed_vectors_file_is_one_clear_error(tmp_path, case):
+    name, data, message = MALFORMED_VECTORS[case]
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(VectorsFormatError) as raised:
+        read_vectors(path)
+    text = str(raised.value)
+    assert text.startswith(str(path)) and message in text and "\n" not in text

@@ -35,6 +35,7 @@ import torch
 from elmo_bench.data.errors import DataFormatError
 from elmo_bench.data.lines import numbered_lines
 from elmo_bench.embedders.base import Embedder
+from elmo_bench.errors import ElmoBenchError
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 BUILTIN_WORDS = tuple(sorted(path.stem for path in EXAMPLES_DIR.glob("*.tsv")))
@@ -44,7 +45,7 @@ BUILTIN_WORDS = tuple(sorted(path.stem for path in EXAMPLES_DIR.glob("*.tsv")))
 _EMBED_BATCH_SENTENCES = 256
 
 
-class ContextsError(ValueError):
+class ContextsError(ElmoBenchError, ValueError):
     """Input that the context analysis cannot use: the message names the file, line or word."""
 
 

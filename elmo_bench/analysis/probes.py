@@ -17,6 +17,7 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from elmo_bench.analysis.figures import line_figure
+from elmo_bench.errors import ElmoBenchError
 
 LAYER_EMBEDDERS = {
     "elmo-layer0": "layer 0",
@@ -27,7 +28,7 @@ LAYER_EMBEDDERS = {
 """ELMo embedders in plot order, with their x-axis labels."""
 
 
-class ProbeResultsError(ValueError):
+class ProbeResultsError(ElmoBenchError, ValueError):
     """A probe result file that cannot be read or lacks what the table needs."""
 
 

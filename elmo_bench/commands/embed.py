@@ -17,7 +17,10 @@ from pathlib import Path
 import h5py
 import torch
 
+from elmo_bench.errors import UsageError
 from ..embedders.elmo.embedder import DEFAULT_MAX_BATCH_TOKENS, DTYPES, ElmoEmbedder
+from ..embedders.elmo.options import ElmoOptions
+from ..embedders.elmo.published import published_model
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -46,34 +49,51 @@ def read_sentences(path: Path) -> list[list[str]]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path}: cannot read the input as UTF-8 text: {error}") from error
+        raise UsageError(f"{path}: cannot read the input as UTF-8 text: {error}") from error
     sentences = []
     for number, line in enumerate(text.splitlines(), start=1):
         tokens = line.split()
         if not tokens:
-            raise ValueError(f"{path}:{number}: empty line; every line must hold one sentence")
+            raise UsageError(f"{path}:{number}: empty line; every line must hold one sentence")
         sentences.append(tokens)
     if not sentences:
-        raise ValueError(f"{path}: no sentences to embed")
+        raise UsageError(f"{path}: no sentences to embed")
     return sentences
+
+
+# Every published model (small, medium, original, original-5.5B) has 2 biLSTM layers.
+_PUBLISHED_OUTPUT_LAYERS = 3
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Check the model arguments and ``--mix`` against the model's layer count, from its options
+    alone, before any weights are read or output is written."""
+    if args.model and (args.options or args.weights):
+        raise UsageError("give either --model or --options/--weights, not both")
+    if not args.model and not (args.options and args.weights):
+        raise UsageError("give --model NAME, or both --options and --weights")
+    if args.model:
+        published_model(args.model)  # an unknown name is an error now, with the known ones
+        n_layers = _PUBLISHED_OUTPUT_LAYERS
+    else:
+        n_layers = ElmoOptions.from_file(args.options).n_layers + 1
+    if args.mix is not None and len(args.mix) != n_layers:
+        raise UsageError(
+            f"--mix needs {n_layers} weights (one per layer of the model: the char-CNN layer and "
+            f"{n_layers - 1} biLSTM layers), got {len(args.mix)}: {' '.join(map(str, args.mix))}"
+        )
 
 
 def _embedder(args: argparse.Namespace) -> ElmoEmbedder:
     settings = dict(dtype=args.compute_dtype, max_batch_tokens=args.batch_tokens, device=args.device, compile=args.compile)
-    if args.model and (args.options or args.weights):
-        raise ValueError("give either --model or --options/--weights, not both")
     if args.model:
         return ElmoEmbedder.from_name(args.model, **settings)
-    if not (args.options and args.weights):
-        raise ValueError("give --model NAME, or both --options and --weights")
     return ElmoEmbedder.from_files(args.options, args.weights, **settings)
 
 
 def _select(layers: torch.Tensor, args: argparse.Namespace) -> torch.Tensor:
     """``layers``: ``[L + 1, tokens, dim]`` -> what the user asked to store."""
     if args.mix is not None:
-        if len(args.mix) != layers.shape[0]:
-            raise ValueError(f"--mix needs {layers.shape[0]} weights (one per layer), got {len(args.mix)}")
         return torch.einsum("l,ltd->td", torch.tensor(args.mix, dtype=layers.dtype), layers)
     if args.layers == "top":
         return layers[-1]
@@ -94,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     sentences = read_sentences(args.input)
+    _check_arguments(args)
     embedder = _embedder(args)
     selection = {"layers": args.layers, "mix": args.mix, "dtype": args.dtype}
     run_key = hashlib.sha256(

@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 
 import torch
 
+from elmo_bench.atomic import remove_temporaries
 from elmo_bench.paths import data_dir
 from elmo_bench.pretrain.bilm import DataSettings, PretrainError, StopRule, pretrain, write_run_summary
 from elmo_bench.pretrain.bilm_presets import PRESETS, get_preset
@@ -85,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.overrides:
             raise PretrainError("--set cannot change a resumed run; its configuration is in its checkpoint")
+        if os.environ.get("RANK", "0") == "0":  # one process cleans, before any rank writes
+            for leftover in remove_temporaries(args.output):
+                logging.info("removed %s, left by a run that was killed while writing it", leftover)
         trainer = pretrain(None, None, args.output, resume=True, stop=stop)
     else:
         trainer = pretrain(get_preset(args.preset, args.overrides), _data_settings(args), args.output, stop=stop)

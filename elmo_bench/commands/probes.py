@@ -40,6 +40,7 @@ from elmo_bench.embedders.registry import (
     build_embedder,
 )
 from elmo_bench.atomic import write_atomically
+from elmo_bench.errors import UsageError
 from elmo_bench.settings import did_you_mean
 from elmo_bench.task import discover_tasks
 
@@ -76,7 +77,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _names(text: str, what: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     if not names:
-        raise ValueError(f"--{what} names nothing")
+        raise UsageError(f"--{what} names nothing")
     return names
 
 
@@ -84,7 +85,7 @@ def _seeds(text: str) -> list[int]:
     try:
         return [int(seed) for seed in _names(text, "seeds")]
     except ValueError as error:
-        raise ValueError(f"--seeds must be comma-separated integers, got {text!r}") from error
+        raise UsageError(f"--seeds must be comma-separated integers, got {text!r}") from error
 
 
 def _run_cells(args: argparse.Namespace, sections: dict[str, dict]) -> list[Path]:

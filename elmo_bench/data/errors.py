@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from elmo_bench.errors import ElmoBenchError
 
-class DataFormatError(ValueError):
+
+class DataFormatError(ElmoBenchError, ValueError):
     """A data file does not have the expected format.
 
     The message starts with ``file:line:`` (or ``file:`` when no line applies) so that an editor or
@@ -20,5 +22,5 @@ class DataFormatError(ValueError):
         super().__init__(f"{location}: {problem}")
 
 
-class DataSourceError(ValueError):
+class DataSourceError(ElmoBenchError, ValueError):
     """A dataset split could not be found locally nor loaded from the Hugging Face Hub."""

@@ -24,6 +24,7 @@ from elmo_bench import paths
 from elmo_bench.data import hub
 from elmo_bench.data.errors import DataSourceError
 from elmo_bench.data.hub import HubDataset, HubSplit
+from elmo_bench.errors import UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -129,10 +130,10 @@ class SplitFile:
 def dataset_source(dataset: str, split: str) -> DatasetSource:
     """The source of ``dataset``, after checking that it has ``split``."""
     if dataset not in SOURCES:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(SOURCES)}")
+        raise UsageError(f"unknown dataset {dataset!r}; expected one of {', '.join(SOURCES)}")
     source = SOURCES[dataset]
     if split not in source.files:
-        raise ValueError(
+        raise UsageError(
             f"unknown split {split!r} for dataset {dataset!r}; "
             f"expected one of {', '.join(source.files)}"
         )

@@ -109,6 +109,51 @@ def _questions_of(
     return questions
 
 
+# What each level of a SQuAD v1.1 file holds: field -> the JSON type it must have.
+_LEVELS: tuple[tuple[str, dict[str, type]], ...] = (
+    ("data", {"title": str, "paragraphs": list}),
+    ("paragraphs", {"context": str, "qas": list}),
+    ("qas", {"id": str, "question": str, "answers": list}),
+    ("answers", {"text": str, "answer_start": int}),
+)
+_JSON_NAMES = {str: "a string", list: "a list", int: "an integer", dict: "an object"}
+
+
+def _structure_problem(document: Any) -> str | None:
+    """The first place where ``document`` departs from SQuAD v1.1's structure, as
+    ``"data[3].paragraphs[0].qas[2].id must be a string, found [1, 2]"``, or None."""
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        found = document.get("data") if isinstance(document, dict) else document
+        return f"'data' must be a list of articles, found {_shown(found)}"
+    return _level_problem(document["data"], 0, "data")
+
+
+def _level_problem(items: list, level: int, where: str) -> str | None:
+    name, fields = _LEVELS[level]
+    for index, item in enumerate(items):
+        place = f"{where}[{index}]"
+        if not isinstance(item, dict):
+            return f"{place} must be an object, found {_shown(item)}"
+        for field_name, kind in fields.items():
+            value = item.get(field_name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                return f"{place}.{field_name} must be {_JSON_NAMES[kind]}, found {_shown(value)}"
+        if level + 1 < len(_LEVELS):
+            child = _LEVELS[level + 1][0]
+            problem = _level_problem(item[child], level + 1, f"{place}.{child}")
+            if problem is not None:
+                return problem
+    return None
+
+
+def _shown(value: Any) -> str:
+    """A JSON value for a message: missing, or its first 60 characters of JSON."""
+    if value is None:
+        return "nothing (missing or null)"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def parse_squad(path: Path) -> SquadSplit:
     """Read and tokenize an official SQuAD v1.1 JSON file.
 
@@ -118,20 +163,19 @@ def parse_squad(path: Path) -> SquadSplit:
             questions; names the file and the question id.
     """
     try:
-        articles = json.loads(path.read_bytes())["data"]
-        paragraphs = [
-            (article["title"], paragraph)
-            for article in articles
-            for paragraph in article["paragraphs"]
-        ]
-        contexts = [paragraph["context"] for _, paragraph in paragraphs]
-        question_texts = [qa["question"] for _, paragraph in paragraphs for qa in paragraph["qas"]]
+        document = json.loads(path.read_bytes())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise DataFormatError(path, None, f"not valid JSON: {error}") from error
-    except (TypeError, KeyError) as error:
-        raise DataFormatError(
-            path, None, f"not SQuAD's data/title/paragraphs/context/qas structure: {error!r}"
-        ) from error
+    problem = _structure_problem(document)
+    if problem is not None:
+        raise DataFormatError(path, None, problem)
+    paragraphs = [
+        (article["title"], paragraph)
+        for article in document["data"]
+        for paragraph in article["paragraphs"]
+    ]
+    contexts = [paragraph["context"] for _, paragraph in paragraphs]
+    question_texts = [qa["question"] for _, paragraph in paragraphs for qa in paragraph["qas"]]
 
     question_tokens = tokenize_many(question_texts)
     questions: list[SquadQuestion] = []

@@ -29,6 +29,7 @@ from pathlib import Path
 from elmo_bench.data.errors import DataFormatError
 from elmo_bench.data.lines import numbered_lines
 from elmo_bench.data.sources import split_file
+from elmo_bench.errors import UsageError
 
 _TREE_TOKEN = re.compile(r"\(|\)|[^ ()]+")
 _LABELS = {"0": 0, "1": 1, "2": 2, "3": 3, "4": 4}
@@ -156,7 +157,7 @@ def sentiment_examples(
 ) -> list[SentimentExample]:
     """Examples from parsed trees; see :func:`read_sst` for the arguments."""
     if classes not in (2, 5):
-        raise ValueError(f"classes must be 5 (SST-5) or 2 (SST-2), got {classes!r}")
+        raise UsageError(f"classes must be 5 (SST-5) or 2 (SST-2), got {classes!r}")
     examples = []
     seen_phrases: set[tuple[str, ...]] = set()
     for tree in trees:

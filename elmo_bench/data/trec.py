@@ -21,6 +21,7 @@ from pathlib import Path
 from elmo_bench.data.errors import DataFormatError
 from elmo_bench.data.lines import numbered_lines
 from elmo_bench.data.sources import split_file
+from elmo_bench.errors import UsageError
 
 COARSE_LABELS = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
 DEV_FRACTION = 0.1
@@ -100,9 +101,9 @@ def read_trec(split: str, *, granularity: str = "coarse") -> list[QuestionExampl
     ``granularity`` picks the label: ``"coarse"`` (6 classes) or ``"fine"`` (50).
     """
     if split not in SPLITS:
-        raise ValueError(f"unknown TREC split {split!r}; expected one of {', '.join(SPLITS)}")
+        raise UsageError(f"unknown TREC split {split!r}; expected one of {', '.join(SPLITS)}")
     if granularity not in ("coarse", "fine"):
-        raise ValueError(f"granularity must be 'coarse' or 'fine', got {granularity!r}")
+        raise UsageError(f"granularity must be 'coarse' or 'fine', got {granularity!r}")
     path = split_file("trec", "test" if split == "test" else "train").path
     questions = parse_trec(path)
     if split != "test":

@@ -70,6 +70,8 @@ class Embedder(ABC):
     """
 
     name: str = "embedder"
+    source: str = ""
+    """The file the vectors come from, for messages ("" when none); not part of the fingerprint."""
 
     @property
     @abstractmethod

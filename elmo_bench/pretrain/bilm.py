@@ -64,6 +64,7 @@ from elmo_bench.embedders.elmo.charcnn import CharCnnEncoder, pooled_char_length
 from elmo_bench.embedders.elmo.chars import token_char_ids
 from elmo_bench.embedders.elmo.flops import char_cnn_flops, lstm_flops
 from elmo_bench.embedders.elmo.weights import export_bilm
+from elmo_bench.errors import ElmoBenchError
 from elmo_bench.pretrain.bilm_presets import BiLmPreset, ModelConfig, TrainConfig
 from elmo_bench.pretrain.lstm_kernel import run_full_length_lstm
 from elmo_bench.pretrain.corpus import CorpusConfig, build_tokenized_corpus, split_sentences
@@ -86,7 +87,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 SNAPSHOTS_DIR = "snapshots"
 
 
-class PretrainError(ValueError):
+class PretrainError(ElmoBenchError, ValueError):
     """A pretraining run that cannot start or resume (bad checkpoint, mismatched vocabulary, ...)."""
 
 

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from elmo_bench.embedders.elmo.options import ElmoOptions
+from elmo_bench.errors import ElmoBenchError
 from elmo_bench.pretrain.vocab import VocabConfig
 
 
-class PresetError(ValueError):
+class PresetError(ElmoBenchError, ValueError):
     """An unknown preset name or an override that does not name a field or fit its type."""
 
 

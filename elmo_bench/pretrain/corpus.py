@@ -53,8 +53,9 @@ from typing import Literal, Protocol, TextIO
 import numpy as np
 from filelock import FileLock
 
-from elmo_bench.atomic import building_folder
+from elmo_bench.atomic import building_folder, remove_building_leftovers
 from elmo_bench.data.tokenize import tokenize
+from elmo_bench.errors import ElmoBenchError
 from elmo_bench.paths import cache_dir
 from ..data.sources import file_sha256
 
@@ -75,7 +76,7 @@ _TOKENIZER_PROBE = (
 )
 
 
-class CorpusError(ValueError):
+class CorpusError(ElmoBenchError, ValueError):
     """A corpus file (or dataset) that cannot be read as the pretraining corpus."""
 
 
@@ -122,11 +123,27 @@ def _numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
             for line_number, line in enumerate(file, start=1):
                 yield line_number, line
     except UnicodeDecodeError as error:
-        raise CorpusError(f"{path}: line {line_number + 1}: not UTF-8 text ({error})") from error
+        # Text is decoded a chunk of lines at a time: find the line of the bad byte itself.
+        raise CorpusError(f"{path}: {_first_non_utf8(path)}; expected UTF-8 text") from error
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise CorpusError(
             f"{path}: corrupt or truncated gzip data after line {line_number} ({error})"
         ) from error
+
+
+def _first_non_utf8(path: Path) -> str:
+    """``"line N, byte B: 0xXX is not UTF-8"`` for the first undecodable byte of a corpus file."""
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == _GZIP_MAGIC
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as file:
+        for line_number, raw in enumerate(file, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                return (
+                    f"line {line_number}, byte {error.start + 1}: 0x{raw[error.start]:02x} is not UTF-8"
+                )
+    return "a byte sequence that is not UTF-8"
 
 
 _DOC_OPEN = re.compile(r"<doc\s([^>]*)>")
@@ -711,6 +728,7 @@ def build_tokenized_corpus(config: CorpusConfig) -> TokenizedCorpus:
     # Several processes (distributed ranks) may ask at once: one tokenizes, the others wait.
     with FileLock(str(folder.parent / f"{fingerprint}.lock")):
         if not (folder / "meta.json").exists():
+            remove_building_leftovers(folder)  # of a tokenization that was killed
             _build(config, shards, fingerprint, folder)
     return TokenizedCorpus(folder)
 

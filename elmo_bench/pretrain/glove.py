@@ -35,8 +35,9 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from elmo_bench.atomic import write_atomically
-from elmo_bench.pretrain.corpus import CorpusConfig
+from elmo_bench.atomic import remove_temporaries, write_atomically
+from elmo_bench.errors import ElmoBenchError, run_main
+from elmo_bench.pretrain.corpus import CorpusConfig, CorpusError
 from elmo_bench.pretrain.glove_eval import (
     ANALOGY_QUESTIONS,
     WORD_SIMILARITY_PAIRS,
@@ -52,6 +53,10 @@ COOCCURRENCE_CACHE_VERSION = 1
 # glove.c writes the <unk> vector as the mean of this many least frequent words' vectors.
 N_RARE_WORDS_FOR_UNK = 100
 NEIGHBOUR_QUERIES = ("king", "France", "university", "river", "war", "music", "computer", "good")
+
+
+class GloveConfigError(ElmoBenchError, ValueError):
+    """GloVe settings of the wrong type or out of range (each problem named)."""
 
 
 @dataclass(frozen=True)
@@ -80,12 +85,17 @@ class GloveConfig:
     chunk_tokens: int = 4_000_000
 
     def __post_init__(self) -> None:
-        for name in ("dim", "window", "epochs", "batch_size", "threads", "chunk_tokens"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"GloveConfig.{name} must be positive, got {getattr(self, name)}")
+        problems = []
+        for name in ("dim", "window", "epochs", "batch_size", "threads", "chunk_tokens", "seed"):
+            value, minimum = getattr(self, name), 0 if name == "seed" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                problems.append(f"{name} must be an integer >= {minimum}, found {value!r}")
         for name in ("learning_rate", "x_max", "alpha", "grad_clip"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"GloveConfig.{name} must be positive, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                problems.append(f"{name} must be a number > 0, found {value!r}")
+        if problems:
+            raise GloveConfigError("GloVe settings: " + "; ".join(problems))
 
     def training_key(self) -> str:
         """Digest of everything that determines the trained vectors (not the output folder,
@@ -381,7 +391,7 @@ def _fit(
     matrix = scipy.sparse.coo_matrix(cooccurrences)
     n_words = matrix.shape[0]
     if matrix.nnz == 0:
-        raise ValueError(
+        raise CorpusError(
             "no co-occurrences to fit: the corpus has no two vocabulary words in a window"
         )
     order = np.random.default_rng(config.seed).permutation(matrix.nnz)
@@ -464,12 +474,14 @@ def train_glove(config: GloveConfig) -> Path:
     or checkpointed, so a rerun resumes. Returns the vectors file
     ``<output_dir>/vectors.txt``; ``summary.json`` beside it records sizes, timings and scores."""
     output_dir = Path(config.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
 
     started = time.perf_counter()
     data = load_pretraining_data(config.corpus, config.vocab)
     timings["tokenize_and_vocabulary_s"] = time.perf_counter() - started
+    output_dir.mkdir(parents=True, exist_ok=True)  # only once the corpus has been read
+    for leftover in remove_temporaries(output_dir):
+        logger.info("removed %s, left by a run that was killed while writing it", leftover)
     words = data.vocabulary.words
     logger.info("vocabulary: %d words (+3 special tokens); train split %d tokens, %.2f%% <UNK>",
                 len(words), data.train.n_tokens,
@@ -552,10 +564,12 @@ def config_from_args(argv: Sequence[str] | None = None) -> GloveConfig:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    print(train_glove(config_from_args(argv)))
+    return run_main(
+        "python -m elmo_bench.pretrain.glove", lambda: print(train_glove(config_from_args(argv)))
+    )
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

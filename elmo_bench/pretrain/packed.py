@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from elmo_bench.atomic import write_atomically
+from elmo_bench.errors import run_main
 from elmo_bench.pretrain.bilm import (
     DataSettings,
     LmCorpus,
@@ -121,18 +122,21 @@ def load_packed(path: Path, vocabulary_dir: Path) -> PretrainingSource:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m elmo_bench.pretrain.packed", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="packed file to write (.npz)")
     parser.add_argument("--corpus", required=True, help="corpus file or folder (tokenized and cached on first use)")
     parser.add_argument("--preset", default="cpu-small", help="preset whose vocabulary settings to use")
     parser.add_argument("--max-train-tokens", type=int, help="keep only the first N training words")
     parser.add_argument("--workers", type=int, default=2, help="tokenizer processes (first use of a corpus)")
     args = parser.parse_args(argv)
-    source = load_source(DataSettings(corpus=args.corpus, workers=args.workers), get_preset(args.preset).vocab)
-    meta = pack_source(source, args.out, args.max_train_tokens)
-    print(json.dumps({"out": str(args.out), "bytes": args.out.stat().st_size, "train_tokens": meta["train_tokens"],
-                      "full_train_tokens": meta["full_train_tokens"]}))
-    return 0
+
+    def pack() -> None:
+        source = load_source(DataSettings(corpus=args.corpus, workers=args.workers), get_preset(args.preset).vocab)
+        meta = pack_source(source, args.out, args.max_train_tokens)
+        print(json.dumps({"out": str(args.out), "bytes": args.out.stat().st_size,
+                          "train_tokens": meta["train_tokens"], "full_train_tokens": meta["full_train_tokens"]}))
+
+    return run_main(parser.prog, pack)
 
 
 if __name__ == "__main__":

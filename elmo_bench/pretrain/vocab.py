@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from elmo_bench.atomic import write_atomically
+from elmo_bench.errors import ElmoBenchError
 from elmo_bench.pretrain.corpus import (
     CorpusConfig,
     CorpusSplit,
@@ -42,7 +43,7 @@ SPECIAL_TOKENS = (BOS, EOS, UNK)
 VOCAB_CACHE_VERSION = 2
 
 
-class VocabularyError(ValueError):
+class VocabularyError(ElmoBenchError, ValueError):
     """A vocabulary file or setting that cannot be used."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from elmo_bench.errors import ElmoBenchError
 from elmo_bench.metrics.per_example import ExampleOutcomes, OutcomeRecordError, outcomes_from_record
 
 READABLE_FORMAT_VERSIONS = (1, 2)
@@ -23,7 +24,7 @@ RECOMPUTE_TOLERANCE = 1e-9
 MIX_SUM_TOLERANCE = 1e-3
 
 
-class CellFileError(ValueError):
+class CellFileError(ElmoBenchError, ValueError):
     """A cell result file that cannot be read or is not a valid cell result; names the file."""
 
 

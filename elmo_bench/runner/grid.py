@@ -40,6 +40,7 @@ from elmo_bench.embedders.registry import (
     build_embedder,
     source_settings,
 )
+from elmo_bench.errors import USER_ERRORS, one_line
 from elmo_bench.pretrain.bilm import CHECKPOINT_NAME
 from elmo_bench.runner.presets import TASK_SECTIONS, PresetError
 from elmo_bench.settings import did_you_mean
@@ -443,12 +444,18 @@ def run_cell_spec(spec: CellSpec) -> dict[str, Any]:
 
 
 def execute_cell(spec: CellSpec) -> CellOutcome:
-    """:func:`run_cell_spec`, with a failure returned as a ``failed`` outcome (the traceback in
-    ``error``) so that one bad cell does not stop the others. What every executor runs."""
+    """:func:`run_cell_spec`, with a failure returned as a ``failed`` outcome so that one bad
+    cell does not stop the others: in ``error``, a user error's one line, or a bug's traceback.
+    What every executor runs."""
     started = time.perf_counter()
     try:
         result = run_cell_spec(spec)
-    except Exception:  # a cell's failure is reported with the grid, never lost
+    except USER_ERRORS as error:
+        return CellOutcome(
+            spec.label, "failed", spec.result_path, seconds=time.perf_counter() - started,
+            error=f"error: {one_line(error)}",
+        )
+    except Exception:  # a bug: reported with the grid, traceback and all, never lost
         return CellOutcome(
             spec.label, "failed", spec.result_path, seconds=time.perf_counter() - started,
             error=traceback.format_exc(),

@@ -351,9 +351,59 @@ def resolve_preset(name: str, overrides: Mapping[str, Any] | None = None) -> dic
         except PresetError as error:
             raise PresetError(f"preset {name!r}: {error}") from error
     for dotted, value in (overrides or {}).items():
-        set_value(settings, dotted, value)
+        set_value(settings, dotted, _of_the_setting_type(dotted, _current_value(settings, dotted), value))
     settings["preset"] = name
     return settings
+
+
+_ABSENT = object()
+
+
+def _current_value(settings: Mapping[str, Any], dotted: str) -> Any:
+    """The value at ``dotted`` before an override, or ``_ABSENT`` (a new key of an open section)."""
+    node: Any = settings
+    for key in dotted.split("."):
+        if not isinstance(node, Mapping) or key not in node:
+            return _ABSENT
+        node = node[key]
+    return node
+
+
+def _of_the_setting_type(dotted: str, current: Any, value: Any) -> Any:
+    """``value`` for the setting ``dotted`` whose value is now ``current``, checked against its
+    type: a number stays a number, a flag a flag, text text. A list setting also takes one item
+    or a comma-separated string (``tasks=trec6``, ``seeds=1,2``); ``null`` is always accepted.
+
+    Raises:
+        PresetError: ``"--set threads='two': threads must be an integer (now 2)"``.
+    """
+    if current is _ABSENT or current is None or value is None or isinstance(current, dict):
+        return value
+    if isinstance(current, list):
+        if isinstance(value, str):
+            return [_json_or_text(item.strip()) for item in value.split(",") if item.strip()]
+        return value if isinstance(value, list) else [value]
+    expected = None
+    if isinstance(current, bool):
+        expected = None if isinstance(value, bool) else "true or false"
+    elif isinstance(current, int):
+        expected = None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    elif isinstance(current, float):
+        expected = None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+    elif isinstance(current, str):
+        expected = None if isinstance(value, str) else "text"
+    if expected is not None:
+        raise PresetError(
+            f"--set {dotted}={json.dumps(value)}: {dotted} must be {expected} (now {json.dumps(current)})"
+        )
+    return value
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def parse_set_options(items: Iterable[str]) -> dict[str, Any]:
@@ -369,10 +419,7 @@ def parse_set_options(items: Iterable[str]) -> dict[str, Any]:
         key, separator, text = item.partition("=")
         if not separator or not key.strip():
             raise PresetError(f"--set {item!r} is not KEY.PATH=VALUE (e.g. pretrain.glove.dim=50)")
-        try:
-            parsed[key.strip()] = json.loads(text)
-        except json.JSONDecodeError:
-            parsed[key.strip()] = text
+        parsed[key.strip()] = _json_or_text(text)
     return parsed
 
 

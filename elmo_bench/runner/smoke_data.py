@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from elmo_bench.data.sources import SOURCES
+from elmo_bench.errors import ElmoBenchError
 
 PEOPLE = ("Peter Blackburn", "Anna Schmidt", "John Smith", "Maria Garcia", "Werner Zwingmann")
 PLACES = ("Germany", "Paris", "London", "Brazil", "Tokyo", "Denver")
@@ -206,7 +207,7 @@ MARKER = ".elmo-bench-smoke-data"
 """The file that marks a folder as written by :func:`write_smoke_data` (and free to rewrite)."""
 
 
-class SmokeDataError(ValueError):
+class SmokeDataError(ElmoBenchError, ValueError):
     """The smoke data would overwrite a folder it did not write."""
 
 

@@ -11,7 +11,8 @@ a new folder, never a stale output, and the same corpus at another path (another
 size) within a process (:func:`elmo_bench.data.sources.file_sha256`). When a stage finishes
 it writes ``stage.json`` beside its output: its settings, its output files, and its cost (wall
 seconds of the invocation that finished it, plus the training seconds the trainer counted over
-every invocation). A folder with a valid ``stage.json`` is skipped; one without it is resumed: the
+every invocation), and the sha256 of each output, checked before a later run reuses it (see
+:func:`read_stage_record`). A folder with a valid ``stage.json`` is skipped; one without it is resumed: the
 biLM from its ``checkpoint.pt`` (:func:`elmo_bench.pretrain.bilm.pretrain` with ``resume``),
 GloVe from its per-epoch checkpoint (:func:`elmo_bench.pretrain.glove.train_glove` resumes by
 itself). Their outputs become the cells' embedder sources: ``glove.vectors`` and
@@ -46,6 +47,8 @@ from typing import Any
 import torch
 from torch.multiprocessing.spawn import ProcessException
 
+from elmo_bench.atomic import remove_temporaries
+from elmo_bench.checksums import digest_files, verify_files
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.embedders.registry import COMPARED_EMBEDDERS
 from elmo_bench.pretrain.bilm import (
@@ -68,6 +71,8 @@ RUNTIME_KEYS = ("workers", "threads")
 """Stage settings that change how fast a stage runs, not what it produces (not in its key)."""
 INPUT_KEYS = ("corpus", "wikitext")
 """Stage settings that name input files: the key holds their content's digest, not their path."""
+
+logger = logging.getLogger(__name__)
 
 
 class StageError(SettingsError):
@@ -183,7 +188,13 @@ def stage_folder(name: str, config: Mapping[str, Any], data_dir: Path | None, st
 
 
 def read_stage_record(folder: Path) -> dict[str, Any] | None:
-    """The folder's ``stage.json`` when it is complete and its output files exist, else None."""
+    """The folder's ``stage.json`` when it is complete and its output files are those it recorded,
+    else None (the stage then runs again, resuming its checkpoint).
+
+    Each output is checked against its recorded checksum (``output_checksums``, once per process).
+    A record from before checksums is adopted: its outputs' checksums are added to it now. An
+    output that no longer matches is reported with its path and moved aside with the record
+    (``*.corrupt-<time>``), so that the stage, resumed from its checkpoint, writes it again."""
     try:
         record = json.loads((folder / STAGE_RECORD).read_text(encoding="utf-8"))
         outputs = record["outputs"]
@@ -193,7 +204,32 @@ def read_stage_record(folder: Path) -> dict[str, Any] | None:
         return None
     if not all(Path(path).is_file() for path in outputs.values()):
         return None
-    return record
+    files = {name: Path(path) for name, path in outputs.items()}
+    recorded = record.get("output_checksums")
+    if recorded is None:
+        record["output_checksums"] = _output_checksums(files)
+        write_json(folder / STAGE_RECORD, record)
+        return record
+    bad = {
+        name: problems for name, digest in recorded.items() if name in files
+        if (problems := verify_files(files[name].parent, {files[name].name: digest}))
+    }
+    if not bad and set(recorded) == set(files):
+        return record
+    suffix = f".corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
+    for path in [folder / STAGE_RECORD, *(files[name] for name in bad)]:
+        path.rename(path.with_name(path.name + suffix))
+    logger.warning(
+        "stage %s: %s; moved aside (*%s), the stage runs again from its checkpoint", folder,
+        "; ".join(f"{files[name]}: {', '.join(problems)}" for name, problems in bad.items())
+        or "its checksums do not name its outputs", suffix,
+    )
+    return None
+
+
+def _output_checksums(outputs: Mapping[str, Path]) -> dict[str, str]:
+    """``{output name: sha256}`` of a stage's output files."""
+    return {name: digest_files(path.parent, [path.name])[path.name] for name, path in outputs.items()}
 
 
 def _with_threads(threads: int, work: Callable[[], Any]) -> Any:
@@ -246,6 +282,7 @@ def _finish(
         "inputs": {key: str(value) for key, value in inputs.items()},
         "input_digests": dict(input_digests),
         "outputs": {key: str(path) for key, path in outputs.items()},
+        "output_checksums": _output_checksums(outputs),
         "cost": {
             "wall_seconds_last_invocation": time.perf_counter() - started,
             "resumed": resumed,
@@ -379,6 +416,8 @@ def run_bilm_stage(
     if record is not None:
         return StageOutcome("bilm", folder, stage_sources("bilm", record["outputs"], folder), record, True)
     preset = _bilm_preset(config)
+    for leftover in remove_temporaries(folder):
+        log(f"bilm: removed {leftover}, left by a run that was killed while writing it")
     resumed = (folder / CHECKPOINT_NAME).is_file()
     processes = config["processes"]
     log(

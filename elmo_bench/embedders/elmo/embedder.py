@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from elmo_bench.errors import UsageError
 from ... import __version__
 from ...data.sources import file_sha256
 from ..base import Embedder, Layers, pad_sentence_layers
@@ -138,9 +139,9 @@ class ElmoEmbedder(Embedder):
         compile: bool = False,
     ) -> None:
         if dtype not in DTYPES:
-            raise ValueError(f"ElmoEmbedder: dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+            raise UsageError(f"ElmoEmbedder: dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
         if bilm.stateful:
-            raise ValueError("ElmoEmbedder needs a stateless biLM (stateful=False)")
+            raise UsageError("ElmoEmbedder needs a stateless biLM (stateful=False)")
         self.dtype = dtype
         self.device = torch.device(device)
         self.bilm = bilm.eval().requires_grad_(False).to(device=self.device, dtype=DTYPES[dtype])

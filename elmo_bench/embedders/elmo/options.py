@@ -4,9 +4,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from elmo_bench.errors import ElmoBenchError
 
 
-class OptionsError(ValueError):
+class OptionsError(ElmoBenchError, ValueError):
     """An options.json that is not a valid ELMo biLM description."""
 
 
@@ -56,43 +59,44 @@ class ElmoOptions:
         return 2 * self.projection_dim
 
     @classmethod
-    def from_dict(cls, options: dict, source: str = "options") -> "ElmoOptions":
-        """Parse the dict of an ``options.json``; ``source`` names it in error messages."""
-        try:
-            lstm, cnn = options["lstm"], options["char_cnn"]
-            if not lstm.get("use_skip_connections", False):
-                raise OptionsError(
-                    f"{source}: lstm.use_skip_connections must be true (ELMo's residual "
-                    f"connection); found {lstm.get('use_skip_connections')!r}"
-                )
-            parsed = cls(
-                cell_dim=int(lstm["dim"]),
-                projection_dim=int(lstm["projection_dim"]),
-                n_layers=int(lstm["n_layers"]),
-                cell_clip=float(lstm.get("cell_clip") or 0.0),
-                proj_clip=float(lstm.get("proj_clip") or 0.0),
-                char_embedding_dim=int(cnn["embedding"]["dim"]),
-                filters=tuple((int(w), int(n)) for w, n in cnn["filters"]),
-                n_highway=int(cnn["n_highway"]),
-                activation=str(cnn.get("activation", "relu")),
-                n_characters=int(cnn.get("n_characters", 262)),
-                max_characters_per_token=int(cnn.get("max_characters_per_token", 50)),
+    def from_dict(cls, options: Any, source: str = "options") -> "ElmoOptions":
+        """Parse the dict of an ``options.json``; ``source`` names it in error messages.
+
+        Every field is checked for its type and range (integers are integers, not ``2.5`` nor
+        ``"2"``; booleans are booleans), and all problems are reported together.
+
+        Raises:
+            OptionsError: ``"<source>: bad ELMo options: <field> must be ..., found ...; ..."``.
+        """
+        fields = _OptionFields(options)
+        lstm, cnn = fields.section("lstm"), fields.section("char_cnn")
+        embedding = fields.section("char_cnn.embedding") if cnn is not None else None
+        skip = fields.get(lstm, "lstm.use_skip_connections", required=False)
+        if skip is not True:
+            fields.problem(
+                f"lstm.use_skip_connections must be true (ELMo's residual connection), found {skip!r}"
             )
-        except OptionsError:
-            raise
-        except (KeyError, TypeError, ValueError) as error:
-            raise OptionsError(
-                f"{source}: not a valid ELMo options file ({type(error).__name__}: {error}); "
-                "expected sections 'lstm' (dim, projection_dim, n_layers, cell_clip, proj_clip, "
-                "use_skip_connections) and 'char_cnn' (embedding.dim, filters, n_highway, activation)"
-            ) from error
-        if parsed.activation not in ("relu", "tanh"):
-            raise OptionsError(
-                f"{source}: char_cnn.activation must be 'relu' or 'tanh', found {parsed.activation!r}"
-            )
-        if min(parsed.cell_dim, parsed.projection_dim, parsed.n_layers, len(parsed.filters)) < 1:
-            raise OptionsError(f"{source}: sizes must be positive, found {options}")
-        return parsed
+        activation = fields.get(cnn, "char_cnn.activation", required=False, default="relu")
+        if activation not in ("relu", "tanh"):
+            fields.problem(f"char_cnn.activation must be 'relu' or 'tanh', found {activation!r}")
+        parsed = dict(
+            cell_dim=fields.integer(lstm, "lstm.dim", minimum=1),
+            projection_dim=fields.integer(lstm, "lstm.projection_dim", minimum=1),
+            n_layers=fields.integer(lstm, "lstm.n_layers", minimum=1),
+            cell_clip=fields.clip(lstm, "lstm.cell_clip"),
+            proj_clip=fields.clip(lstm, "lstm.proj_clip"),
+            char_embedding_dim=fields.integer(embedding, "char_cnn.embedding.dim", minimum=1),
+            filters=fields.filters(cnn),
+            n_highway=fields.integer(cnn, "char_cnn.n_highway", minimum=0),
+            activation=activation,
+            n_characters=fields.integer(cnn, "char_cnn.n_characters", minimum=1, default=262),
+            max_characters_per_token=fields.integer(
+                cnn, "char_cnn.max_characters_per_token", minimum=1, default=50
+            ),
+        )
+        if fields.problems:
+            raise OptionsError(f"{source}: bad ELMo options: " + "; ".join(fields.problems))
+        return cls(**parsed)
 
     @classmethod
     def from_file(cls, path: str | Path) -> "ElmoOptions":
@@ -124,3 +128,79 @@ class ElmoOptions:
                 "max_characters_per_token": self.max_characters_per_token,
             },
         }
+
+
+_MISSING = object()
+
+
+class _OptionFields:
+    """Reads fields of an options dict, collecting a problem for each one of the wrong type or
+    range instead of stopping at the first (every check returns a placeholder on a problem)."""
+
+    def __init__(self, options: Any) -> None:
+        self.options = options
+        self.problems: list[str] = []
+        if not isinstance(options, dict):
+            self.problem(f"the file must hold a JSON object, found {type(options).__name__}")
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+
+    def section(self, dotted: str) -> dict | None:
+        """The sub-object at ``dotted`` (``"lstm"``, ``"char_cnn.embedding"``), or None."""
+        value: Any = self.options
+        for part in dotted.split("."):
+            value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
+        if value is _MISSING:
+            self.problem(f"section {dotted!r} is missing")
+            return None
+        if not isinstance(value, dict):
+            self.problem(f"{dotted} must be an object, found {value!r}")
+            return None
+        return value
+
+    def get(self, section: dict | None, dotted: str, required: bool = True, default: Any = None) -> Any:
+        if section is None:
+            return default
+        name = dotted.rsplit(".", 1)[-1]
+        if name not in section:
+            if required:
+                self.problem(f"{dotted} is missing")
+            return default
+        return section[name]
+
+    def integer(self, section: dict | None, dotted: str, minimum: int, default: Any = _MISSING) -> int:
+        value = self.get(section, dotted, required=default is _MISSING, default=default)
+        if section is None or value is _MISSING:
+            return 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.problem(f"{dotted} must be an integer >= {minimum}, found {value!r}")
+            return 0
+        return value
+
+    def clip(self, section: dict | None, dotted: str) -> float:
+        """A clip value: a number >= 0; absent or null means no clipping (0)."""
+        value = self.get(section, dotted, required=False)
+        if value is None:
+            return 0.0
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            self.problem(f"{dotted} must be a number >= 0 (or null: no clipping), found {value!r}")
+            return 0.0
+        return float(value)
+
+    def filters(self, cnn: dict | None) -> tuple[tuple[int, int], ...]:
+        value = self.get(cnn, "char_cnn.filters")
+        if cnn is None or value is None:
+            return ()
+        well_formed = isinstance(value, list) and value and all(
+            isinstance(pair, list) and len(pair) == 2
+            and all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in pair)
+            for pair in value
+        )
+        if not well_formed:
+            self.problem(
+                f"char_cnn.filters must be a non-empty list of [width, n_filters] pairs of "
+                f"integers >= 1, found {value!r}"
+            )
+            return ()
+        return tuple((width, n_filters) for width, n_filters in value)

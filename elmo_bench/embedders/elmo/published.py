@@ -18,6 +18,7 @@ from pathlib import Path
 from elmo_bench.download import fetch
 from elmo_bench.embedders.elmo.options import ElmoOptions
 from elmo_bench.embedders.elmo.weights import check_weight_file
+from elmo_bench.errors import UsageError
 from elmo_bench.paths import cache_dir
 
 DEFAULT_BASE_URL = "https://allennlp.s3.amazonaws.com/models/elmo"
@@ -88,7 +89,7 @@ def published_model(name: str) -> PublishedElmo:
     if model is None:
         close = difflib.get_close_matches(name, PUBLISHED, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ValueError(
+        raise UsageError(
             f"unknown published ELMo model {name!r}; {hint}"
             f"the published models are: {', '.join(PUBLISHED)}"
         )

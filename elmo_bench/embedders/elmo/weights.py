@@ -14,13 +14,14 @@ import h5py
 import numpy as np
 import torch
 
+from elmo_bench.errors import ElmoBenchError
 from ...atomic import write_atomically, write_text_atomically
 from .bilm import ElmoBiLm
 from .chars import N_CHAR_IDS
 from .options import ElmoOptions
 
 
-class WeightFileError(ValueError):
+class WeightFileError(ElmoBenchError, ValueError):
     """A weights file that does not fit its options (missing dataset, wrong shape, not HDF5)."""
 
 
@@ -64,10 +65,11 @@ def _read_checked(path: Path, options: ElmoOptions) -> dict[str, np.ndarray]:
                 problems.append(f"dataset '{name}' is missing (expected shape {shape})")
             elif tuple(handle[name].shape) != shape:
                 problems.append(f"dataset '{name}' has shape {tuple(handle[name].shape)}, expected {shape}")
-        extra_highway = f"CNN_high_{options.n_highway}/W_carry"
-        if extra_highway in handle:
+        in_file = _highway_layers(handle)
+        if in_file != options.n_highway:
             problems.append(
-                f"dataset '{extra_highway}' is present but the options say n_highway={options.n_highway}"
+                f"the options say n_highway={options.n_highway} but the file has {in_file} highway "
+                f"layer(s) (groups CNN_high_0, CNN_high_1, ...); set char_cnn.n_highway to {in_file}"
             )
         if problems:
             raise WeightFileError(f"{path}: weights do not match the options: " + "; ".join(problems))
@@ -75,6 +77,14 @@ def _read_checked(path: Path, options: ElmoOptions) -> dict[str, np.ndarray]:
             return {name: np.asarray(handle[name][...], dtype=np.float32) for name in shapes}
         except (OSError, ValueError) as error:
             raise WeightFileError(f"{path}: cannot read the weights (truncated or corrupted?): {error}") from error
+
+
+def _highway_layers(handle: h5py.File) -> int:
+    """How many consecutive ``CNN_high_<k>`` groups the file holds from k = 0."""
+    count = 0
+    while f"CNN_high_{count}" in handle:
+        count += 1
+    return count
 
 
 def check_weight_file(options: dict | ElmoOptions, weights_path: str | Path) -> None:
