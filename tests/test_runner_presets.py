@@ -334,9 +334,8 @@ def test_command_line_parsing_and_listing():
 @pytest.mark.parametrize(
     ("dotted", "value", "message"),
     [
-        ("threads", "two", r"threads must be a whole number of at least 1, got 'two'"),
         ("threads", 0, r"threads must be a whole number of at least 1, got 0"),
-        ("executor.workers", 1.5, r"executor.workers must be a whole number"),
+        ("executor.workers", -2, r"executor.workers must be a whole number of at least 1, got -2"),
         ("device", "gpu", r"device must be auto, cpu, cuda, cuda:N or mps, got 'gpu'"),
         ("executor.name", "poool", r"executor.name must be one of local, pool, submitit \(did you mean 'pool'\?\)"),
     ],
