@@ -38,6 +38,10 @@ Settings (see :data:`DEFAULTS` for every key and its default):
 ``task_defaults`` / ``task_settings``
     overrides of the tasks' ``options``, ``head`` and ``training``: ``task_defaults`` for every
     selected task that has the key, ``task_settings.<task>`` for one task (applied after).
+``train_fraction``
+    train every head on this nested, seed-independent part of its task's training split (dev
+    and test stay whole; :mod:`elmo_bench.data.subsets`), e.g. ``0.05``; None (or 1): all of it.
+    Only a fraction below 1 enters the cells' fingerprints.
 ``device``
     where heads train and ELMo runs: ``cpu``, ``cuda``, or ``auto`` (cuda when available).
 ``threads``
@@ -72,6 +76,7 @@ DEFAULTS: dict[str, Any] = {
     "embedders": ["glove", "elmo"],
     "seeds": [1, 2, 3],
     "task_embedders": {},  # task -> the embedders it runs when not all of them (e.g. SQuAD)
+    "train_fraction": None,  # None or 1: whole training splits; (0, 1): a nested subset
     "pretrain": {
         "concurrent": False,  # True: the stages that must run run side by side, a process each
         "glove": {
