@@ -105,6 +105,7 @@ DEFAULTS: dict[str, Any] = {
     "embedder": {
         "elmo": {**DEFAULT_SOURCES["elmo"], "device": None},
         "glove": dict(DEFAULT_SOURCES["glove"]),
+        "transformer": dict(DEFAULT_SOURCES["transformer"]),
     },
     "task_defaults": {section: {} for section in TASK_SECTIONS},
     "task_settings": {},
@@ -147,7 +148,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "held_out_fraction": 0.1, "workers": 1,
             },
             "bilm": {
-                "preset": "tiny", "overrides": {"train": {"max_steps": 20, "eval_every": 0}},
+                # snapshots at 5 and 10 of 20 steps: the pretraining curve's points
+                "preset": "tiny",
+                "overrides": {"train": {"max_steps": 20, "eval_every": 0, "snapshot_steps": [5, 10]}},
                 "held_out_fraction": 0.1, "workers": 1, "threads": 1,
             },
         },
