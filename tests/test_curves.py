@@ -113,7 +113,8 @@ def test_training_fractions_are_nested_and_the_same_for_every_seed(smoke):
     curve = document(smoke, "training-data")
     assert [point["x"] for point in curve["points"]] == [0.01, 0.05, 0.1, 0.25, 1.0]
     gains = [c for c in curve["comparisons"] if c["status"] == "tested"]
-    assert len(gains) == 5 and all(c["ci95_low"] <= c["difference"] <= c["ci95_high"] for c in gains)
+    assert [c["point"] for c in gains] == ["1%", "5%", "10%", "25%", "100%"]
+    assert all(c["a"] == "elmo+glove" and c["ci95_low"] <= c["ci95_high"] for c in gains)
     seeds = {tuple(row["seeds"]) for row in curve["scores"]}
     assert seeds == {(1, 2)}
 
