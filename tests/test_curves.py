@@ -147,15 +147,16 @@ def test_a_rerun_skips_every_cell_and_the_dry_run_says_so(smoke, monkeypatch, ca
     assert "1 worker(s)" in total and "without an estimate" not in total
 
 
-def test_the_pretraining_curve_needs_the_finished_bilm_stage(smoke, tmp_path, monkeypatch, capsys):
+def test_the_pretraining_curve_needs_the_finished_bilm_stage(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
     settings = resolve_preset("smoke", {"stages_dir": str(tmp_path / "no-stages")})
     with pytest.raises(CurveError, match=r"needs the finished biLM stage of preset 'smoke'.*make bench"):
         curve_points(CURVES["pretraining"], settings)
     status = main(["curves", "pretraining", "--preset", "smoke", "--results-dir", str(tmp_path),
                    "--set", f"stages_dir={tmp_path / 'no-stages'}"])
-    error = capsys.readouterr().err.strip()
-    assert status == 2 and "\n" not in error and "make bench" in error
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # after any log lines
+    assert status == 2 and error.startswith("elmo-bench curves: error: the pretraining curve needs")
+    assert "make bench" in error
     planned = curve_points(CURVES["pretraining"], settings, require_inputs=False)
     assert [point.label for point in planned] == ["step 5", "step 10", "step 20"]
     assert not any(point.ready for point in planned)
