@@ -21,6 +21,25 @@ TASKS = "conll2003_ner,trec6"
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+def test_cost_estimates_scale_with_the_fraction_and_fall_back_to_a_stand_in():
+    from elmo_bench.curves.estimate import ReferenceCost, estimate_seconds, expected_epochs
+
+    capped = ReferenceCost("conll.json", {"train": 30.0, "dev": 5.0, "test": 5.0}, 40.0, 3.0, 3.0,
+                           epochs=10, best_epoch=10, stopped_early=False)
+    training = {"max_epochs": 100, "patience": 5}
+    assert expected_epochs(capped, 100, 5, 1.0) == 15  # cut by a cap of 10: best epoch + patience
+    assert expected_epochs(capped, 100, 5, 0.01) == 100  # 150 epochs on 1%, at most the cap
+    references = {("conll2003_ner", "elmo"): [capped]}
+    whole, basis = estimate_seconds(references, "conll2003_ner", "elmo", training, 1.0)
+    assert whole == 5 + 5 + 30 + 15 * (40 + 3) + 3 and basis.startswith("1 conll2003_ner elmo")
+    tenth, _ = estimate_seconds(references, "conll2003_ner", "elmo", training, 0.1)
+    assert tenth == pytest.approx(5 + 5 + 3 + 48 * (4 + 3) + 3)  # ceil(15 / sqrt(0.1)) epochs
+    stand_in, basis = estimate_seconds(references, "conll2003_ner", "transformer", training, 1.0)
+    assert stand_in == pytest.approx(whole + 3 * 40) and "elmo cell(s), embedding x4" in basis
+    assert estimate_seconds(references, "trec6", "glove", training, 1.0) == (
+        None, "no finished trec6 glove cell to measure from")
+
+
 def tiny_bert(folder: Path) -> Path:
     """A saved 2-layer BERT, hidden size 16 (its pieces are mostly [UNK] on the smoke data)."""
     folder.mkdir()
