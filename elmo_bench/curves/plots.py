@@ -82,7 +82,7 @@ def pretraining_png(numbers: CurveNumbers) -> bytes:
         axes.set_title(task)
         axes.grid(alpha=0.3, which="both")
     grid[0][0].set_ylabel("score on the reported split (%)")
-    grid[0][0].legend(fontsize=8)
+    grid[0][0].legend(fontsize=8, loc="lower right")
     figure.suptitle("Pretraining curve: mean over seeds, 95% two-level intervals, dots = seeds")
     return _png(figure)
 
@@ -119,7 +119,7 @@ def training_data_png(numbers: CurveNumbers) -> bytes:
         bottom.set_xlabel("fraction of the training split (log scale)")
     grid[0][0].set_ylabel("score on the reported split (%)")
     grid[1][0].set_ylabel(f"{definition.contender} − {definition.baseline} (points, 95% CI)")
-    grid[0][0].legend(fontsize=8)
+    grid[0][0].legend(fontsize=8, loc="lower right")
     figure.suptitle("Training-data curve: mean over seeds, 95% two-level intervals, dots = seeds")
     return _png(figure)
 

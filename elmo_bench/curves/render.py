@@ -49,7 +49,10 @@ def _shown(numbers: CurveNumbers, point: str, task: str, embedder: str) -> Point
 
 
 def _tokens(x: float | None) -> str:
-    return "-" if x is None else f"{x / 1e6:.2f}M"
+    """``31,457,280`` -> ``"31.5M"``; below a million the count itself."""
+    if x is None:
+        return "-"
+    return f"{x / 1e6:.1f}M" if x >= 1e6 else f"{x:,.0f}"
 
 
 def _header(numbers: CurveNumbers, preset: str, command: str) -> list[str]:
@@ -63,7 +66,7 @@ def _header(numbers: CurveNumbers, preset: str, command: str) -> list[str]:
         "whose best epoch was its last (not converged). "
         f"Gain: `{definition.contender}` − `{definition.baseline}`, its 95% interval and two-sided "
         f"p from the report's two-level bootstrap ({numbers.resamples:,} resamples), Holm-adjusted "
-        f"across the {len(numbers.tasks)} tasks of each point; *above* means gain > 0 and "
+        f"across the {len(numbers.tasks)} task(s) of each point; *above* means gain > 0 and "
         f"p (Holm) < {ALPHA}.", "",
     ]
     if numbers.missing:
