@@ -35,6 +35,7 @@ import torch
 
 from elmo_bench.atomic import write_text_atomically
 from elmo_bench.cache import EmbeddingCache
+from elmo_bench.data.subsets import SUBSET_RULE, nested_subset
 from elmo_bench.embedded_split import EmbeddedSplit, embed_split
 from elmo_bench.embedders.registry import ComparedEmbedder
 from elmo_bench.finetune.adapt import adapt_to_task
@@ -156,11 +157,18 @@ def run_cell(
     cache: EmbeddingCache,
     log: Callable[[str], None] | None = None,
     progress: bool = False,
+    train_fraction: float | None = None,
 ) -> dict[str, Any]:
     """Train and score ``task`` on ``embedder`` with ``seed``; returns the result record.
 
+    Args:
+        train_fraction: train on this nested, seed-independent part of the training split
+            (:func:`elmo_bench.data.subsets.nested_subset`; dev and test stay whole), recorded
+            under ``protocol.train_subset``; None trains on all of it.
+
     Raises:
         EmptySplitError: a split has no examples.
+        ValueError: ``train_fraction`` is not in (0, 1].
     """
     say = log or (lambda line: None)
     started = time.perf_counter()
@@ -170,6 +178,9 @@ def run_cell(
         read_started = time.perf_counter()
         examples[role] = task.read_checked(role)
         timings["read_seconds"][role] = time.perf_counter() - read_started
+    train_examples_read = len(examples["train"])
+    if train_fraction is not None:
+        examples["train"] = nested_subset(examples["train"], train_fraction, task.token_sequences)
     adaptation_started = time.perf_counter()
     adaptation = adapt_to_task(task, embedder, examples, cache.root, say)
     embedder = adaptation.embedder
@@ -221,6 +232,11 @@ def run_cell(
         role: [split_file.provenance() for split_file in task.data_files(role)] for role in ROLES
     }
     protocol["examples"] = {role: len(splits[role]) for role in ROLES}
+    if train_fraction is not None:
+        protocol["train_subset"] = {
+            "fraction": train_fraction, "examples": len(examples["train"]),
+            "of_examples": train_examples_read, "rule": SUBSET_RULE,
+        }
     return {
         "format_version": RESULT_FORMAT_VERSION,
         "task": task.name,

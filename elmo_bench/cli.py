@@ -17,6 +17,7 @@ COMMANDS = {
     "task": "Train and score one task cell (task x embedder x seed); write its JSON result.",
     "report": "Tables, plots and paired significance tests from the cell result files.",
     "contexts": "How a word's vectors change with context, layer by layer: sense scores, heat-maps, nearest neighbours in context.",
+    "curves": "The claims' curves: score against the biLM's pretraining tokens, against the task's training data, and a transformer beside the preset.",
     "probes": "Layer-wise linear probes (CoNLL-2003 POS, chunks) for each ELMo layer, the mix and GloVe; table and plot.",
 }
 

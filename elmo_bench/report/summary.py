@@ -17,7 +17,7 @@ from elmo_bench.report.significance import ComparisonResult, compare, holm_adjus
 
 EMBEDDER_ORDER = (
     "glove", "elmo", "elmo-lm-finetuned", "elmo-unfrozen", "elmo+glove", "elmo-layer0",
-    "elmo-layer1", "elmo-layer2",
+    "elmo-layer1", "elmo-layer2", "transformer",
 )
 """Row order of the known embedders; others follow alphabetically."""
 
@@ -38,6 +38,7 @@ COMPARISONS: tuple[Comparison, ...] = (
     Comparison("elmo", "glove", "ELMo alone against GloVe"),
     Comparison("elmo-lm-finetuned", "elmo", "what adapting the biLM to the task's text adds"),
     Comparison("elmo-unfrozen", "elmo", "what fine-tuning the biLM with the head adds"),
+    Comparison("transformer", "elmo+glove", "a newer model: the transformer against GloVe + ELMo"),
 )
 """The comparisons, in report order; a grid makes those whose two embedders it ran (on some
 task), each on every task of the grid (skipped, with the reason, where one side has no cell)."""

@@ -72,6 +72,18 @@ def flat_sources(settings: dict[str, Any], device: str) -> dict[str, Any]:
     return sources
 
 
+def run_folders(settings: dict[str, Any]) -> tuple[Path, Path, Path | None]:
+    """``(cache_dir, stages_dir, data_dir)`` of a run with ``settings`` (data_dir None: no data
+    folder is set; with ``smoke_data``, where the smoke data is written)."""
+    cache_dir = paths.cache_dir()
+    stages_dir = Path(settings["stages_dir"] or cache_dir / "stages").expanduser()
+    data_dir = settings["data_dir"] or (
+        stages_dir / "smoke-data" if settings["smoke_data"] else paths.data_dir()
+    )
+    data_dir = None if data_dir is None else Path(data_dir).expanduser().resolve()
+    return cache_dir, stages_dir, data_dir
+
+
 def run_benchmark(
     settings: dict[str, Any],
     *,
@@ -83,6 +95,8 @@ def run_benchmark(
     verbose: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
+    report: bool = True,
+    manifest: Path | None = None,
 ) -> BenchmarkOutcome:
     """Run the (selected part of the) grid of ``settings``; see the module docstring.
 
@@ -94,6 +108,9 @@ def run_benchmark(
         verbose: cells print their progress lines.
         progress: show the grid's progress bar.
         log: where stage and setup lines go.
+        report: build the preset's report once every cell is done (a curve's points do not:
+            :mod:`elmo_bench.curves` draws their tables).
+        manifest: where the run's record goes (default ``<results_dir>/bench/<preset>.json``).
 
     Raises:
         PresetError, TaskRegistryError, UnknownEmbedderError, SettingsError: bad settings or names
@@ -103,12 +120,7 @@ def run_benchmark(
     registry = discover_tasks(tasks_dirs)
     select(settings, registry, tasks, embedders, seeds)
     device = resolve_device(settings["device"])
-    cache_dir = paths.cache_dir()
-    stages_dir = Path(settings["stages_dir"] or cache_dir / "stages").expanduser()
-    data_dir = settings["data_dir"] or (
-        stages_dir / "smoke-data" if settings["smoke_data"] else paths.data_dir()
-    )
-    data_dir = None if data_dir is None else Path(data_dir).expanduser().resolve()
+    cache_dir, stages_dir, data_dir = run_folders(settings)
     if settings["smoke_data"]:
         write_smoke_data(data_dir)
         log(f"smoke data in {data_dir}")
@@ -128,7 +140,7 @@ def run_benchmark(
     cells_dir = Path(results_dir) / "cells" / settings["preset"]
     check_stages(settings)
     stage_plans = plan_stages(settings, settings["embedders"], data_dir, stages_dir)
-    manifest = Path(results_dir) / "bench" / f"{settings['preset']}.json"
+    manifest = manifest or Path(results_dir) / "bench" / f"{settings['preset']}.json"
     planned = plan_cells(
         settings, registry, {**sources, **{k: v for plan in stage_plans for k, v in plan.sources.items()}},
         cells_dir, tasks_dirs, data_dir, cache_dir, device,
@@ -155,7 +167,7 @@ def run_benchmark(
         f"embedders, {len(settings['seeds'])} seeds) -> {cells_dir}, executor {executor.name}")
     grid = run_grid(specs, executor, progress=progress)
     report_dir = None
-    if not grid.with_status("failed"):
+    if report and not grid.with_status("failed"):
         report_dir = Path(results_dir) / (settings["report_dir"] or settings["preset"])
         build_report(cells_dir, report_dir, caveat=settings["report_caveat"])
 

@@ -5,7 +5,9 @@ descriptions of a cell (task settings merged and validated, embedder sources, pa
 *settings fingerprint*, the digest of everything that determines its scores (task, embedder, seed,
 the task's options/head/training, the embedder's source settings that the cell reads
 (:func:`settings_read`) with the sha256 of every file they name, and the sha256 of the task's
-data files). :func:`execute_cell` runs one spec anywhere
+data files; and, only for a cell that trains on part of its training split, the fraction: a cell
+on the whole split has the fingerprint it had before fractions existed). :func:`execute_cell` runs
+one spec anywhere
 (this process, a pool worker, a submitit job) and writes
 ``results/cells/<preset>/<task>.<embedder>.seed<S>.json`` atomically with
 :func:`elmo_bench.cell.write_result`. :func:`run_grid` skips the cells whose file parses and
@@ -33,6 +35,7 @@ from tqdm import tqdm
 from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import RESULT_FORMAT_VERSION, run_cell, summary_line, write_result
 from elmo_bench.data.sources import file_sha256
+from elmo_bench.data.subsets import check_fraction
 from elmo_bench.embedders.registry import (
     COMPARED_EMBEDDERS,
     SourceUse,
@@ -69,6 +72,8 @@ class CellSpec:
         provenance: what the result records under ``runner`` besides the fingerprint (the
             pretraining stages its sources came from).
         verbose: print the cell's progress lines to stderr.
+        train_fraction: the nested part of the training split the head trains on
+            (:mod:`elmo_bench.data.subsets`); None: all of it.
     """
 
     preset: str
@@ -85,6 +90,7 @@ class CellSpec:
     fingerprint: str
     provenance: dict[str, Any] = field(default_factory=dict)
     verbose: bool = False
+    train_fraction: float | None = None
 
     @property
     def label(self) -> str:
@@ -280,6 +286,23 @@ def settings_read(source: str, settings: Mapping[str, Any], uses: Sequence[Sourc
     return read
 
 
+def train_fraction(settings: Mapping[str, Any]) -> float | None:
+    """The preset's ``train_fraction`` as the cells take it: None for the whole training split
+    (the setting unset or 1), else the fraction in (0, 1).
+
+    Raises:
+        PresetError: a value that is not a number in (0, 1].
+    """
+    value = settings.get("train_fraction")
+    if value is None:
+        return None
+    try:
+        fraction = check_fraction(value)
+    except ValueError as error:
+        raise PresetError(str(error)) from None
+    return None if fraction == 1 else fraction
+
+
 def cell_fingerprint(
     task: str,
     embedder: str,
@@ -287,8 +310,13 @@ def cell_fingerprint(
     merged_task_settings: Mapping[str, Any],
     source_identities: Mapping[str, Any],
     data: Mapping[str, Any],
+    fraction: float | None = None,
 ) -> str:
-    """Digest of everything that determines a cell's scores (see the module docstring)."""
+    """Digest of everything that determines a cell's scores (see the module docstring).
+
+    ``fraction`` (below 1, from :func:`train_fraction`) enters the digest only when given, so that
+    every cell on a whole training split keeps the fingerprint it had before fractions existed.
+    """
     identity = {
         "format_version": RESULT_FORMAT_VERSION,
         "task": task,
@@ -298,6 +326,8 @@ def cell_fingerprint(
         "sources": source_identities,
         "data": data,
     }
+    if fraction is not None:
+        identity["train_fraction"] = fraction
     text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -328,6 +358,7 @@ def plan_cells(
     """
     by_source = source_settings(sources)
     merged = task_settings(settings, registry, device)
+    fraction = train_fraction(settings)
     with data_environment(data_dir, cache_dir):
         data = {name: data_identity(registry.get(name)(**merged[name])) for name in settings["tasks"]}
     identities: dict[str, dict[str, Any]] = {}  # by the JSON of the settings read
@@ -357,10 +388,11 @@ def plan_cells(
                         result_path=str(result_path(Path(cells_dir).resolve(), task, embedder, seed)),
                         threads=settings["threads"],
                         fingerprint=cell_fingerprint(
-                            task, embedder, seed, merged[task], cell_sources, data[task]
+                            task, embedder, seed, merged[task], cell_sources, data[task], fraction
                         ),
                         provenance=dict(provenance or {}),
                         verbose=verbose,
+                        train_fraction=fraction,
                     )
                 )
     return specs
@@ -435,7 +467,8 @@ def run_cell_spec(spec: CellSpec) -> dict[str, Any]:
             print(f"[{spec.label}] {line}", file=sys.stderr, flush=True)
 
         cache = EmbeddingCache(Path(spec.cache_dir) / "embeddings")
-        result = run_cell(task, embedder, spec.seed, cache, log=log if spec.verbose else None)
+        result = run_cell(task, embedder, spec.seed, cache, log=log if spec.verbose else None,
+                          train_fraction=spec.train_fraction)
     # The process id says which cells shared a process (its peak memory covers all of them).
     result[RUNNER_KEY] = {"preset": spec.preset, "fingerprint": spec.fingerprint, "process_id": os.getpid(),
                           **spec.provenance}

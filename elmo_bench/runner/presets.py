@@ -41,6 +41,10 @@ Settings (see :data:`DEFAULTS` for every key and its default):
 ``task_defaults`` / ``task_settings``
     overrides of the tasks' ``options``, ``head`` and ``training``: ``task_defaults`` for every
     selected task that has the key, ``task_settings.<task>`` for one task (applied after).
+``train_fraction``
+    train every head on this nested, seed-independent part of its task's training split (dev
+    and test stay whole; :mod:`elmo_bench.data.subsets`), e.g. ``0.05``; None (or 1): all of it.
+    Only a fraction below 1 enters the cells' fingerprints.
 ``device``
     where heads train and ELMo runs: ``cpu``, ``cuda``, or ``auto`` (cuda when available).
 ``threads``
@@ -77,6 +81,7 @@ DEFAULTS: dict[str, Any] = {
     "embedders": ["glove", "elmo"],
     "seeds": [1, 2, 3],
     "task_embedders": {},  # task -> the embedders it runs when not all of them (e.g. SQuAD)
+    "train_fraction": None,  # None or 1: whole training splits; (0, 1): a nested subset
     "pretrain": {
         "concurrent": False,  # True: the stages that must run run side by side, a process each
         "glove": {
@@ -105,6 +110,7 @@ DEFAULTS: dict[str, Any] = {
     "embedder": {
         "elmo": {**DEFAULT_SOURCES["elmo"], "device": None},
         "glove": dict(DEFAULT_SOURCES["glove"]),
+        "transformer": dict(DEFAULT_SOURCES["transformer"]),
     },
     "task_defaults": {section: {} for section in TASK_SECTIONS},
     "task_settings": {},
@@ -147,7 +153,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "held_out_fraction": 0.1, "workers": 1,
             },
             "bilm": {
-                "preset": "tiny", "overrides": {"train": {"max_steps": 20, "eval_every": 0}},
+                # snapshots at 5 and 10 of 20 steps: the pretraining curve's points
+                "preset": "tiny",
+                "overrides": {"train": {"max_steps": 20, "eval_every": 0, "snapshot_steps": [5, 10]}},
                 "held_out_fraction": 0.1, "workers": 1, "threads": 1,
             },
         },

@@ -642,3 +642,9 @@ def run_stages(
             outcomes[stage] = STAGES[stage][1](config, data_dir, stages_dir, log)
             _log_outcome(outcomes[stage], log)
     return [outcomes[stage] for stage in configs]
+
+
+def bilm_stage_preset(config: Mapping[str, Any]) -> BiLmPreset:
+    """The biLM preset of the biLM stage's settings ``config``, its overrides applied (its
+    schedule says which snapshots the stage exports)."""
+    return _bilm_preset(config)

@@ -1,0 +1,85 @@
+"""Nested, deterministic subsets of a training split, for sample-efficiency curves.
+
+Every example gets a rank from the sha256 of its token sequences (a CoNLL sentence, an SST
+sentence, a TREC question; the n-th repeat of the same sequences is told apart by its count), and
+a fraction ``f`` keeps the ``ceil(f * n)`` examples of lowest rank, in their original order. The
+order depends on the examples' content only (not on the seed, nor on where an example sits in the
+file), so the 1% subset is inside the 5% subset, which is inside the 10% one, and every seed of a
+cell trains on the same examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+Example = TypeVar("Example")
+
+SUBSET_SALT = "elmo-bench train subset v1"
+"""Part of every rank's hash: changing it would draw other subsets (and must change the cells'
+fingerprints, which hold the fraction only, not the rule)."""
+
+SUBSET_RULE = (
+    "the ceil(fraction * n) training examples of lowest sha256(salt, token sequences, repeat "
+    "count), in file order; nested across fractions, the same for every seed"
+)
+"""How a subset is drawn, recorded in the results of cells that train on one."""
+
+
+def check_fraction(fraction: Any, what: str = "train_fraction") -> float:
+    """``fraction`` as a float in (0, 1].
+
+    Raises:
+        ValueError: not a number in (0, 1] (the message names ``what`` and the value).
+    """
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise ValueError(f"{what} must be a number in (0, 1] (e.g. 0.05 for 5%), got {fraction!r}")
+    return float(fraction)
+
+
+def subset_ranks(
+    examples: Sequence[Example], token_sequences: Callable[[Example], Sequence[Sequence[str]]]
+) -> list[int]:
+    """``[n]``: each example's position (0 first) in the content-hash order of ``examples``."""
+    seen: Counter[str] = Counter()
+    keys = []
+    for example in examples:
+        text = json.dumps([list(sequence) for sequence in token_sequences(example)], ensure_ascii=False)
+        repeat = seen[text]
+        seen[text] += 1
+        digest = hashlib.sha256(f"{SUBSET_SALT}\n{repeat}\n{text}".encode("utf-8")).hexdigest()
+        keys.append(digest)
+    order = sorted(range(len(examples)), key=lambda index: (keys[index], index))
+    ranks = [0] * len(examples)
+    for rank, index in enumerate(order):
+        ranks[index] = rank
+    return ranks
+
+
+def subset_size(n_examples: int, fraction: float) -> int:
+    """``ceil(fraction * n)``, at least 1 (for a non-empty split) and at most ``n``."""
+    fraction = check_fraction(fraction)
+    # The tolerance keeps float noise (0.29 * 100 = 28.999...) from adding an example.
+    return min(n_examples, max(1 if n_examples else 0, math.ceil(fraction * n_examples - 1e-9)))
+
+
+def nested_subset(
+    examples: Sequence[Example],
+    fraction: float,
+    token_sequences: Callable[[Example], Sequence[Sequence[str]]],
+) -> list[Example]:
+    """The first :func:`subset_size` examples of the content-hash order, in their original order;
+    ``fraction`` 1 returns every example.
+
+    Raises:
+        ValueError: ``fraction`` is not in (0, 1].
+    """
+    keep = subset_size(len(examples), fraction)
+    if keep == len(examples):
+        return list(examples)
+    ranks = subset_ranks(examples, token_sequences)
+    return [example for example, rank in zip(examples, ranks, strict=True) if rank < keep]
