@@ -95,8 +95,11 @@ def run(args: argparse.Namespace) -> int:
         head=sections.get("head"),
         training=sections.get("training"),
     )
-    embedder = build_embedder(args.embedder, sections.get("embedder"))
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    counts = task.check_data()  # a misconfigured task fails here, before anything is loaded
+    if log is not None:
+        log(f"{task.name}: " + ", ".join(f"{role} {n} examples" for role, n in counts.items()))
+    embedder = build_embedder(args.embedder, sections.get("embedder"))
     result = run_cell(
         task, embedder, args.seed, EmbeddingCache(args.cache_dir), log=log, progress=not args.quiet
     )
