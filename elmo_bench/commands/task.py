@@ -1,5 +1,8 @@
 """``elmo-bench task NAME --embedder E --seed S``: train and score one cell, write its JSON result.
 
+Every split of the task is located and read first (:meth:`~elmo_bench.task.Task.check_data`), so a
+wrong data path or a malformed file fails in seconds, before the embedder is loaded.
+
 Settings are overridden with ``--config SECTION.KEY=VALUE`` (repeatable), sections ``options``,
 ``head``, ``training`` (the task's) and ``embedder`` (sources: ``embedder.elmo.weights=PATH``); the
 ``--elmo-*`` and ``--glove`` flags are shorthands for the embedder sources. Values are read as JSON
