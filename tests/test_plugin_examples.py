@@ -20,8 +20,6 @@ import pytest
 
 from elmo_bench import task as task_module
 from elmo_bench.cli import main
-from elmo_bench.runner.benchmark import run_benchmark
-from elmo_bench.runner.presets import resolve_preset
 from elmo_bench.task import TaskRegistry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -153,23 +151,24 @@ def test_an_example_runs_alone(plugin_folder, tmp_path, name, capsys):
     assert result["per_example"]["test"]["examples"] == result["protocol"]["examples"]["test"]
 
 
-def test_the_examples_run_in_the_grid_and_the_report_pairs_them(plugin_folder, tmp_path):
-    settings = resolve_preset("smoke", {"task_defaults.training.max_epochs": 1})
-    outcome = run_benchmark(
-        settings, tasks=list(TASKS), embedders=["glove", "elmo"], tasks_dirs=[plugin_folder],
-        results_dir=tmp_path / "results", progress=False, log=lambda line: None,
-    )
-    assert outcome.failed == 0, [o.error for o in outcome.grid.outcomes]
+def test_the_examples_run_in_the_grid_and_the_report_pairs_them(plugin_folder, tmp_path, capsys):
+    results = tmp_path / "results"
+    assert main([
+        "bench", "--preset", "smoke", "--tasks", ",".join(TASKS), "--embedders", "glove,elmo",
+        "--tasks-dir", str(plugin_folder), "--results-dir", str(results), "--no-progress",
+        "--set", "task_defaults.training.max_epochs=1",
+    ]) == 0, capsys.readouterr()
+    cells = results / "cells" / "smoke"
     for name in TASKS:
         for embedder in ("glove", "elmo"):
-            result = json.loads((outcome.cells_dir / f"{name}.{embedder}.seed1.json").read_text())
+            result = json.loads((cells / f"{name}.{embedder}.seed1.json").read_text())
             assert len(result["training"]["epochs"]) == 1
-    snli = json.loads((outcome.cells_dir / "snli.elmo.seed1.json").read_text())
+    snli = json.loads((cells / "snli.elmo.seed1.json").read_text())
     assert snli["head"]["class"] == "PairClassifier"
     assert len(snli["head"]["learned_mixes"][0]["layer_weights"]) == 3  # ELMo's mix, learned
     assert snli["per_example"]["test"]["kind"] == "classification"
-    report = json.loads((outcome.report_dir / "results.json").read_text())
-    compared = {row["task"] for row in report["comparisons"]}
-    assert compared == set(TASKS)
+    assert main(["report", "--cells", str(cells), "--out", str(tmp_path / "report")]) == 0
+    report = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert {row["task"] for row in report["comparisons"]} == set(TASKS)
     for row in report["comparisons"]:
         assert (row["a"], row["b"]) == ("elmo", "glove") and 0.0 <= row["p_two_sided"] <= 1.0
