@@ -62,6 +62,11 @@ def test_an_invisible_token_is_an_error_with_file_and_line_unless_dropped_or_kep
         ("a\tO\nb\tNN\n", {}, r":2: tag 'NN' \(column -1\) is not 'O' or 'B-'/'I-' plus a type"),
         ("\n\t\n", {}, r"data\.txt: no sentences found"),
         ("a\tO\n", {"tag_scheme": "BIOES"}, r"tag_scheme must be one of IOB2, IOB1, got 'BIOES'"),
+        # an IOB1 file read as IOB2 (WNUT-17's emerging.test.conll has 116 such entities)
+        ("EU\tB-ORG\nsaid\tO\nGerman\tI-MISC\n", {},
+         r":3: tag 'I-MISC' after 'O' starts an entity, which IOB2 does not allow .* pass "
+         r"tag_scheme='IOB1'"),
+        ("EU\tB-ORG\nGerman\tI-MISC\n", {}, r":2: tag 'I-MISC' after 'B-ORG' starts an entity"),
     ],
 )
 def test_column_file_problems_are_reported(tmp_path, text, kwargs, message):

@@ -116,9 +116,10 @@ def read_columns(
         token_column, tag_column: which columns hold the token and its tag (negative: from the
             end).
         separator: the column separator; None splits at runs of spaces and tabs.
-        tag_scheme: ``"IOB2"`` checks that tags are ``O``, ``B-TYPE`` or ``I-TYPE``; ``"IOB1"``
-            checks the same and converts them to IOB2 (what span scoring expects); None keeps any
-            tag (part-of-speech tags, say).
+        tag_scheme: ``"IOB2"`` checks that tags are ``O``, ``B-TYPE`` or ``I-TYPE`` and that an
+            ``I-TYPE`` continues a ``TYPE`` entity (strict span scoring would drop an entity that
+            starts with ``I-``); ``"IOB1"`` checks the tags' form and converts them to IOB2; None
+            keeps any tag (part-of-speech tags, say).
         invisible_tokens: ``"error"``, ``"drop"`` or ``"keep"`` a token without a visible
             character.
         document_marker: a line whose token is this (CoNLL's ``-DOCSTART-``) is skipped; None
@@ -126,7 +127,7 @@ def read_columns(
         encoding: the file's text encoding.
 
     Raises:
-        DataFormatError: a line without the columns asked for, a tag not in ``tag_scheme``, an
+        DataFormatError: a line without the columns asked for, a tag not of ``tag_scheme``, an
             invisible token under ``"error"``, an undecodable line or a file without sentences;
             names the file and line.
     """
@@ -171,6 +172,14 @@ def read_columns(
             )
         if not token:
             raise DataFormatError(path, line_number, f"empty token in column {token_column}")
+        previous = rows[-1][1] if rows else "O"
+        if tag_scheme == "IOB2" and tag.startswith("I-") and previous[2:] != tag[2:]:
+            raise DataFormatError(
+                path, line_number,
+                f"tag {tag!r} after {previous!r} starts an entity, which IOB2 does not allow (it "
+                "starts every entity with B-); for IOB1 files, where I- starts entities, pass "
+                "tag_scheme='IOB1'",
+            )
         if _keep_token(token, invisible_tokens, path, line_number):
             if not rows:
                 first_line = line_number
