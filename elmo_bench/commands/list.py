@@ -20,7 +20,7 @@ from elmo_bench.task import discover_tasks
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tasks-dir", action="append", default=[], type=Path,
-        help="another folder of task modules (repeatable)",
+        help="another folder of task modules (repeatable); its tasks' data is read and checked",
     )
 
 
