@@ -169,9 +169,12 @@ def run_cell(
     Raises:
         EmptySplitError: a split has no examples.
         ValueError: ``train_fraction`` is not in (0, 1].
+        TaskDataError, DataSourceError: a data file cannot be located or read (before any work).
     """
     say = log or (lambda line: None)
     started = time.perf_counter()
+    # Located first: a missing or unreadable file fails here, not after training.
+    data = {role: [split_file.provenance() for split_file in task.data_files(role)] for role in ROLES}
     timings: dict[str, Any] = {"read_seconds": {}, "embedding": {}}
     examples: dict[str, list[Any]] = {}
     for role in ROLES:
@@ -228,9 +231,7 @@ def run_cell(
     timings["total_seconds"] = time.perf_counter() - started
 
     protocol = task.protocol()
-    protocol["data"] = {
-        role: [split_file.provenance() for split_file in task.data_files(role)] for role in ROLES
-    }
+    protocol["data"] = data
     protocol["examples"] = {role: len(splits[role]) for role in ROLES}
     if train_fraction is not None:
         protocol["train_subset"] = {

@@ -8,7 +8,7 @@ import pytest
 from elmo_bench import task as task_module
 from elmo_bench.families.classification import ClassificationTask, LabelledText
 from elmo_bench.settings import SettingsError, parse_overrides
-from elmo_bench.task import TaskRegistry, TaskRegistryError, discover_tasks
+from elmo_bench.task import TaskDataError, TaskRegistry, TaskRegistryError, discover_tasks
 
 TASK_MODULE = """
 from elmo_bench.families.classification import ClassificationTask, LabelledText
@@ -175,3 +175,46 @@ def test_empty_split_is_an_error(registry):
 
     with pytest.raises(task_module.EmptySplitError, match="the dev split .* has no examples"):
         Empty().read_checked("dev")
+
+
+FAMILY_MODULE = """
+from elmo_bench.families.classification import ClassificationTask, LabelledText
+
+
+class {cls}(ClassificationTask):  # a family of the folder: no name, so not a task
+    files = {{"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}}
+    label = "{label}"
+
+    def read(self, role):
+        return [LabelledText(("a",), self.label)]
+"""
+
+
+def test_modules_of_a_task_folder_share_code_with_relative_imports(registry, tmp_path):
+    """A family in a ``_*.py`` helper, a task module importing it, and a task module importing a
+    sibling task module (which must not register its task a second time); a second folder with
+    helpers of the same names gets its own."""
+    for folder, label in (("one", "x"), ("two", "y")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "_family.py").write_text(FAMILY_MODULE.format(cls="Family", label=label))
+        (tmp_path / folder / "a_task.py").write_text(
+            f"from ._family import Family\n\nclass A(Family):\n    name = 'a_{folder}'\n"
+        )
+        (tmp_path / folder / "b_task.py").write_text(
+            f"from .a_task import A\n\nclass B(A):\n    name = 'b_{folder}'\n"
+        )
+    registry.load_folder(tmp_path / "one")
+    registry.load_folder(tmp_path / "two")
+    assert registry.names() == ["a_one", "a_two", "b_one", "b_two"]
+    assert registry.get("b_one").__mro__[1] is registry.get("a_one")
+    assert registry.get("a_two")().read("train")[0].label == "y"
+    assert registry.names_in(tmp_path / "one") == ["a_one", "b_one"]
+    with pytest.raises(TaskDataError, match=f"{tmp_path}/two/dev.tsv does not exist"):
+        registry.get("b_two")().data_path("dev")  # files set by the helper: beside the helper
+
+
+def test_a_missing_helper_is_named_with_the_module_importing_it(registry, tmp_path):
+    (tmp_path / "task.py").write_text("from ._absent import Family\n")
+    with pytest.raises(TaskRegistryError, match=r"task\.py: importing the task module failed: "
+                       r"ModuleNotFoundError: No module named 'elmo_bench_tasks\.folder_\w+\._absent'"):
+        registry.load_folder(tmp_path)

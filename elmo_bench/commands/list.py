@@ -2,7 +2,9 @@
 
 Tasks come from the repository's ``tasks/`` folder and every ``--tasks-dir``; embedders from
 :data:`elmo_bench.embedders.registry.COMPARED_EMBEDDERS`; presets from
-:data:`elmo_bench.runner.presets.PRESETS`.
+:data:`elmo_bench.runner.presets.PRESETS`. The tasks of a ``--tasks-dir`` folder are checked:
+each split is located and read (:meth:`~elmo_bench.task.Task.check_data`) and listed with its
+number of examples, so a misconfigured task fails here with one line that says what to fix.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from elmo_bench.task import discover_tasks
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tasks-dir", action="append", default=[], type=Path,
-        help="another folder of task modules (repeatable)",
+        help="another folder of task modules (repeatable); its tasks' data is read and checked",
     )
 
 
@@ -43,7 +45,17 @@ def listing(tasks_dirs: list[Path]) -> str:
     lines = ["Tasks:"]
     names = registry.names()
     width = max(map(len, [*names, *COMPARED_EMBEDDERS, *PRESETS]))
-    lines += [f"  {name:<{width}}  {registry.get(name).description}" for name in names]
+    checked = {
+        name: registry.get(name)().check_data()
+        for folder in tasks_dirs
+        for name in registry.names_in(folder)
+    }
+    for name in names:
+        counts = checked.get(name)
+        data = "" if counts is None else " [" + ", ".join(
+            f"{role} {count:,}" for role, count in counts.items()
+        ) + " examples]"
+        lines.append(f"  {name:<{width}}  {registry.get(name).description}{data}")
     lines.append("Embedders:")
     lines += [
         f"  {name:<{width}}  {' + '.join(describe_use(use) for use in uses)}"

@@ -1,5 +1,8 @@
 """``elmo-bench task NAME --embedder E --seed S``: train and score one cell, write its JSON result.
 
+Every split of the task is located and read first (:meth:`~elmo_bench.task.Task.check_data`), so a
+wrong data path or a malformed file fails in seconds, before the embedder is loaded.
+
 Settings are overridden with ``--config SECTION.KEY=VALUE`` (repeatable), sections ``options``,
 ``head``, ``training`` (the task's) and ``embedder`` (sources: ``embedder.elmo.weights=PATH``); the
 ``--elmo-*`` and ``--glove`` flags are shorthands for the embedder sources. Values are read as JSON
@@ -95,8 +98,11 @@ def run(args: argparse.Namespace) -> int:
         head=sections.get("head"),
         training=sections.get("training"),
     )
-    embedder = build_embedder(args.embedder, sections.get("embedder"))
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
+    counts = task.check_data()  # a misconfigured task fails here, before anything is loaded
+    if log is not None:
+        log(f"{task.name}: " + ", ".join(f"{role} {n} examples" for role, n in counts.items()))
+    embedder = build_embedder(args.embedder, sections.get("embedder"))
     result = run_cell(
         task, embedder, args.seed, EmbeddingCache(args.cache_dir), log=log, progress=not args.quiet
     )

@@ -1,7 +1,8 @@
 """One benchmark run: data, pretraining stages, then the grid of cells; what ``elmo-bench bench`` does.
 
 :func:`run_benchmark` takes resolved preset settings (:func:`~elmo_bench.runner.presets.resolve_preset`)
-and, in order: writes the smoke data when the preset asks for it; runs (or finds done) the
+and, in order: writes the smoke data when the preset asks for it; locates and reads every split of
+every selected task (a task that cannot read its data fails here); runs (or finds done) the
 pretraining stages the selected embedders need; plans the cells; runs the unfinished ones with the
 chosen executor; and writes ``<results_dir>/bench/<preset>.json``, the run's resolved settings,
 stages and cell outcomes (the protocol behind the cell files, which stay the source of truth).
@@ -21,7 +22,7 @@ import torch
 from elmo_bench import paths
 from elmo_bench.pretrain.bilm import write_json
 from elmo_bench.runner.executors import make_executor
-from elmo_bench.runner.grid import GridReport, plan_cells, run_grid, select
+from elmo_bench.runner.grid import GridReport, check_tasks_data, plan_cells, run_grid, select
 from elmo_bench.report import build_report
 from elmo_bench.runner.smoke_data import write_smoke_data
 from elmo_bench.runner.presets import check_run_settings
@@ -115,6 +116,7 @@ def run_benchmark(
     Raises:
         PresetError, TaskRegistryError, UnknownEmbedderError, SettingsError: bad settings or names
             (before any work starts).
+        TaskDataError: a selected task cannot locate or read a split (before any work starts).
     """
     check_run_settings(settings)
     registry = discover_tasks(tasks_dirs)
@@ -135,8 +137,11 @@ def run_benchmark(
         executor_settings["name"], executor_settings["workers"], submitit_settings, submitit_folder
     )
     sources = flat_sources(settings, device)
-    # Plan once before the stages, so that bad task settings fail before hours of pretraining,
-    # and say what will run and for about how long.
+    # Read every split and plan once before the stages, so that a task that cannot read its
+    # data or has bad settings fails before hours of pretraining; then say what will run and for
+    # about how long.
+    for name, counts in check_tasks_data(settings, registry, data_dir, cache_dir, device).items():
+        log(f"{name}: " + ", ".join(f"{role} {count} examples" for role, count in counts.items()))
     cells_dir = Path(results_dir) / "cells" / settings["preset"]
     check_stages(settings)
     stage_plans = plan_stages(settings, settings["embedders"], data_dir, stages_dir)

@@ -232,6 +232,24 @@ def task_settings(
     return merged
 
 
+def check_tasks_data(
+    settings: Mapping[str, Any],
+    registry: TaskRegistry,
+    data_dir: Path | None,
+    cache_dir: Path,
+    device: str,
+) -> dict[str, dict[str, int]]:
+    """Locate and read every split of every selected task (with its grid settings), before any
+    pretraining or training; returns the examples per task and role.
+
+    Raises:
+        TaskDataError: a split cannot be located or read (one line: task, role, path, fix).
+    """
+    merged = task_settings(settings, registry, device)
+    with data_environment(data_dir, cache_dir):
+        return {name: registry.get(name)(**merged[name]).check_data() for name in settings["tasks"]}
+
+
 def data_identity(task: Task) -> dict[str, list[str]]:
     """The sha256 of every file each role of ``task`` reads (so changed data redoes its cells).
 
