@@ -15,6 +15,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from elmo_bench.devices import add_device_argument
 from elmo_bench.runner.benchmark import describe_outcome, failure_details, run_benchmark
 from elmo_bench.runner.executors import EXECUTORS
 from elmo_bench.runner.presets import PRESETS, parse_set_options, resolve_preset
@@ -61,6 +62,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--results-dir", type=Path, default=Path("results"),
         help="cells go to RESULTS_DIR/cells/PRESET/ (default results)",
     )
+    add_device_argument(parser, None)
     parser.add_argument("--verbose", action="store_true", help="print each cell's progress lines")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -72,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["executor.name"] = args.executor
     if args.workers is not None:
         overrides["executor.workers"] = args.workers
+    if args.device is not None:
+        overrides["device"] = args.device
     settings = resolve_preset(args.preset, overrides)
     outcome = run_benchmark(
         settings,

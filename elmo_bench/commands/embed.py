@@ -17,6 +17,7 @@ from pathlib import Path
 import h5py
 import torch
 
+from ..devices import add_device_argument, resolve_device
 from ..embedders.elmo.embedder import DEFAULT_MAX_BATCH_TOKENS, DTYPES, ElmoEmbedder
 
 
@@ -37,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compute-dtype", choices=sorted(DTYPES), default="float32", help="dtype of the matrix products")
     parser.add_argument("--batch-tokens", type=int, default=DEFAULT_MAX_BATCH_TOKENS, help="tokens per biLSTM call (bounds memory)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser, "cpu")
     parser.add_argument("--compile", action="store_true", help="fuse the LSTM step with torch.compile (~30 s once; faster on large inputs)")
 
 
@@ -59,7 +60,8 @@ def read_sentences(path: Path) -> list[list[str]]:
 
 
 def _embedder(args: argparse.Namespace) -> ElmoEmbedder:
-    settings = dict(dtype=args.compute_dtype, max_batch_tokens=args.batch_tokens, device=args.device, compile=args.compile)
+    settings = dict(dtype=args.compute_dtype, max_batch_tokens=args.batch_tokens,
+                    device=resolve_device(args.device), compile=args.compile)
     if args.model and (args.options or args.weights):
         raise ValueError("give either --model or --options/--weights, not both")
     if args.model:

@@ -299,6 +299,25 @@ def vectors_store(path: Path, member: str | None, sha256: str) -> VectorsStore:
     )
 
 
+def prepare_vectors(vectors: str | Path, member: str | None = None) -> bool:
+    """Download a published set and convert it (or a large file) into its store, without loading
+    it: what a run does once before its cells. Returns whether there was anything to prepare.
+
+    Raises:
+        FileNotFoundError: no such file. Download errors: as :func:`fetch_published_vectors`.
+    """
+    if str(vectors) in PUBLISHED_VECTORS:
+        vectors_store(*_published_source(str(vectors)))
+        return True
+    path = Path(vectors)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such vectors file")
+    if _is_large(path):
+        vectors_store(path, member, file_sha256(path))
+        return True
+    return False
+
+
 def _published_source(name: str) -> tuple[Path, str, str]:
     """``(archive, member, archive sha256)`` of a published set, downloaded on first use.
 

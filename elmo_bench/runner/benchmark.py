@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import datetime
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from elmo_bench import paths
+from elmo_bench.devices import resolve_device
+from elmo_bench.embedders.registry import COMPARED_EMBEDDERS, prepare_source, source_settings
 from elmo_bench.pretrain.bilm import write_json
 from elmo_bench.runner.executors import make_executor
 from elmo_bench.runner.grid import GridReport, plan_cells, run_grid, select
 from elmo_bench.report import build_report
 from elmo_bench.runner.smoke_data import write_smoke_data
 from elmo_bench.runner.stages import StageOutcome, check_stages, run_stages
-from elmo_bench.settings import SettingsError
 from elmo_bench.task import discover_tasks
 
 
@@ -44,19 +44,6 @@ class BenchmarkOutcome:
         return len(self.grid.with_status("failed"))
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; other names pass through.
-
-    Raises:
-        SettingsError: ``cuda`` asked for where torch sees no GPU.
-    """
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SettingsError(f"device {device!r} asked for, but torch sees no CUDA GPU; use cpu or auto")
-    return device
-
-
 def flat_sources(settings: dict[str, Any], device: str) -> dict[str, Any]:
     """``settings["embedder"]`` as ``{"elmo.weights": ..., "glove.vectors": ...}``, with
     ``elmo.device`` None replaced by ``device``."""
@@ -67,7 +54,21 @@ def flat_sources(settings: dict[str, Any], device: str) -> dict[str, Any]:
     }
     if sources.get("elmo.device") is None:
         sources["elmo.device"] = device
+    # The transformer is no setting of the presets: it runs where the heads do.
+    sources.setdefault("transformer.device", device)
     return sources
+
+
+def prepare_files(sources: dict[str, Any], embedders: Sequence[str], log: Callable[[str], None]) -> None:
+    """Fetch (and convert) every published file the selected embedders read, once, before any
+    cell: a failure stops the run here with one message instead of failing every cell."""
+    by_source = source_settings(sources)
+    needed = sorted({use.source for name in embedders for use in COMPARED_EMBEDDERS[name]})
+    for source in needed:
+        started = time.perf_counter()
+        prepared = prepare_source(source, by_source[source])
+        if prepared is not None:
+            log(f"{prepared}: ready in {time.perf_counter() - started:.1f} s")
 
 
 def run_benchmark(
@@ -99,7 +100,7 @@ def run_benchmark(
     """
     registry = discover_tasks(tasks_dirs)
     select(settings, registry, tasks, embedders, seeds)
-    device = resolve_device(settings["device"])
+    device = resolve_device(settings["device"], log=log, what="--device")
     cache_dir = paths.cache_dir()
     stages_dir = Path(settings["stages_dir"] or cache_dir / "stages").expanduser()
     data_dir = settings["data_dir"] or (
@@ -124,6 +125,7 @@ def run_benchmark(
     cells_dir = Path(results_dir) / "cells" / settings["preset"]
     plan_cells(settings, registry, sources, cells_dir, tasks_dirs, data_dir, cache_dir, device)
     check_stages(settings)
+    prepare_files(sources, settings["embedders"], log)
     stages = run_stages(settings, settings["embedders"], data_dir, stages_dir, log)
     for stage in stages:
         sources.update(stage.sources)
