@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import io
 import logging
+import warnings
 import zipfile
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
@@ -230,8 +231,9 @@ def iter_vector_blocks(
     """The vectors of a file as ``(words, float32 [len(words), dim])`` blocks in file order,
     repeated words included: what :mod:`elmo_bench.embedders.vectors_store` converts.
 
-    Each value is parsed exactly as :func:`read_vectors` parses it (NumPy's string to float32
-    conversion), a block at a time instead of a line at a time; lines are checked as there.
+    A block of lines is parsed in one call (``np.fromstring``: the same C conversion to float32 as
+    :func:`read_vectors`' line by line ``np.array``, bit for bit, at about a third less time); a
+    block it cannot read whole is parsed line by line, which raises the line's error.
 
     Raises:
         VectorsFormatError: as :func:`read_vectors`.
@@ -243,12 +245,16 @@ def iter_vector_blocks(
     lines: list[tuple[int, str]] = []
 
     def block() -> tuple[list[str], np.ndarray]:
-        try:
-            values = np.array(" ".join(numbers).split(" "), dtype=np.float32)
-        except ValueError:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # NumPy warns where it stops at a value it cannot read
+            try:
+                values = np.fromstring(" ".join(numbers), dtype=np.float32, sep=" ")
+            except (DeprecationWarning, ValueError):
+                values = np.zeros(0, dtype=np.float32)
+        if values.size != len(words) * dim:
             for line_number, text in lines:
                 _parse_line(text, dim, name, line_number)  # raises with the line's number
-            raise
+            raise VectorsFormatError(f"{name}: lines {lines[0][0]}-{lines[-1][0]}: unreadable")
         return list(words), values.reshape(len(words), dim)
 
     with stream:
