@@ -36,6 +36,17 @@ def _seeds(text: str) -> list[int]:
         ) from None
 
 
+def results_table(report_markdown: str) -> str:
+    """The first table of the report's README.md (tasks x embedders), with its heading."""
+    lines = report_markdown.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("|")), None)
+    if start is None:
+        return ""
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    heading = next((lines[i] for i in range(start - 1, -1, -1) if lines[i].startswith("#")), "")
+    return "\n".join(([heading, ""] if heading else []) + lines[start:end])
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset", default=DEFAULT_PRESET,
@@ -87,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         progress=not args.no_progress,
     )
+    if outcome.report_dir is not None:
+        print(results_table((outcome.report_dir / "README.md").read_text(encoding="utf-8")))
     print(describe_outcome(outcome))
     if outcome.failed:
         print(failure_details(outcome))
