@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 import socket
 import zipfile
@@ -175,3 +176,13 @@ def test_after_conversion_the_archive_is_not_read_again(server, published, tmp_p
     assert second.fingerprint == first.fingerprint
     assert torch.equal(second.embed([WORDS]).activations, first.embed([WORDS]).activations)
     assert len(server.requests) == 1
+
+
+def test_download_progress_reaches_the_logs_when_stderr_is_no_terminal(server, published, caplog):
+    server.files[f"/hub/stanfordnlp/glove/resolve/{HUB_REVISION}/{ARCHIVE}"] = Served(ZIP_BYTES)
+    with caplog.at_level(logging.INFO, logger="elmo_bench"):
+        fetch_published_vectors(NAME)
+    lines = [record.getMessage() for record in caplog.records]
+    assert any(line.startswith(f"downloading {ARCHIVE} (") for line in lines)
+    assert any(line.startswith(f"{ARCHIVE}: downloading ") for line in lines)
+    assert any(line.startswith(f"{ARCHIVE}: ") and "(100%)" in line for line in lines)
