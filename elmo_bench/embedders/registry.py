@@ -113,6 +113,7 @@ DEFAULT_SOURCES: Mapping[str, Mapping[str, Any]] = {
         "dtype": "float32",
         "max_batch_tokens": DEFAULT_MAX_BATCH_TOKENS,
         "device": "cpu",
+        "compile": False,
     },
     "glove": {"vectors": None, "lowercase_fallback": True, "oov": "zero"},
     "transformer": {
@@ -217,6 +218,7 @@ def load_source(source: str, settings: Mapping[str, Any]) -> Embedder:
             "dtype": settings["dtype"],
             "max_batch_tokens": settings["max_batch_tokens"],
             "device": settings["device"],
+            "compile": settings["compile"],
         }
         has_files = settings["options"] is not None or settings["weights"] is not None
         if settings["model"] is not None and has_files:
