@@ -6,6 +6,8 @@ local data nor a reachable Hub."""
 from __future__ import annotations
 
 import dataclasses
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -157,7 +159,24 @@ def test_no_data_and_no_hub_says_so_and_how_to_point_at_local_files(tmp_path, mo
     message = str(raised.value)
     assert f"local file {tmp_path / 'no-data' / 'trec/TREC_10.label'}" in message
     assert ("Hugging Face Hub dataset CogComp/trec@refs/convert/parquet (default/{split}/*.parquet): "
-            "could not be loaded from hf://datasets/CogComp/trec@refs%2Fconvert%2Fparquet") in message
+            "HF_HUB_OFFLINE is set, so the Hub is not asked") in message
     assert "Fix: set ELMO_BENCH_DATA to a folder holding trec/TREC_10.label" in message
     assert "docs/data.md" in message and "ELMO_BENCH_HUB_MIRROR" in message
     assert "pip install" not in message  # the package is there: installing it is no fix
+
+
+def test_an_unreachable_hub_is_known_in_seconds(tmp_path, monkeypatch):
+    with socket.socket() as probe:  # a port with no listener: connection refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("ELMO_BENCH_DATA", str(tmp_path / "no-data"))
+    monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("ELMO_BENCH_HUB_MIRROR", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    started = time.perf_counter()
+    with pytest.raises(DataSourceError) as raised:
+        sources.split_file("sst", "dev")
+    assert time.perf_counter() - started < 30
+    assert (f"the Hugging Face Hub could not be reached at http://127.0.0.1:{port} (cannot "
+            "connect: no network, a proxy or firewall, or the Hub is down)") in str(raised.value)

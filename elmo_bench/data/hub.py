@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import requests
+
 from elmo_bench.atomic import write_bytes_atomically
 from elmo_bench.data.errors import DataSourceError
 
@@ -135,14 +137,42 @@ FILE_WRITERS: Mapping[str, Callable[[Any], bytes]] = {
 """For each dataset name, the function that turns a loaded Hub split into its original file."""
 
 
+class HubUnreachableError(DataSourceError):
+    """The Hugging Face Hub did not answer (no network, a proxy, or the Hub is down)."""
+
+
+def check_reachable(hub: HubDataset, timeout: float = 10.0) -> None:
+    """Ask the Hub once for the pinned revision, so that a machine without network learns it in
+    seconds: ``datasets`` retries an unreachable host for minutes before giving up.
+
+    Raises:
+        HubUnreachableError: no answer (or ``HF_HUB_OFFLINE`` is set).
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        raise HubUnreachableError(f"{hub.describe()}: HF_HUB_OFFLINE is set, so the Hub is not asked")
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    url = f"{endpoint}/api/datasets/{hub.repo_id}/revision/{quote(hub.revision, safe='')}"
+    try:
+        requests.head(url, timeout=timeout, allow_redirects=True)
+    except requests.RequestException as error:
+        reason = ("cannot connect: no network, a proxy or firewall, or the Hub is down"
+                  if isinstance(error, requests.ConnectionError) else type(error).__name__)
+        raise HubUnreachableError(
+            f"{hub.describe()}: the Hugging Face Hub could not be reached at {endpoint} ({reason})"
+        ) from error
+
+
 def materialize(dataset: str, hub: HubDataset, files: Mapping[str, str], target_dir: Path) -> None:
     """Load every split of ``hub`` and write it as ``target_dir / files[split]``.
 
     Raises:
         ImportError: the ``datasets`` package is not installed.
+        HubUnreachableError: the Hub does not answer (checked first, in seconds).
         DataSourceError: a split on the Hub does not have the pinned number of rows.
     """
     datasets = importlib.import_module("datasets")
+    if not os.environ.get(MIRROR_VARIABLE):
+        check_reachable(hub)
     write_file = FILE_WRITERS[dataset]
     for split, hub_split in hub.splits.items():
         rows = datasets.load_dataset(
