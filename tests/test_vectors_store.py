@@ -1,4 +1,4 @@
-"""The converted, memory-mapped form of a vectors file: the same vectors as the text reader, bit for
+"""The converted binary form of a vectors file: the same vectors as the text reader, bit for
 bit; converted once per file content; the embedder's output and fingerprint unchanged by it."""
 from __future__ import annotations
 
@@ -74,7 +74,9 @@ def test_conversion_happens_once_per_content(tmp_path, big_file):
     _store(tmp_path, path, calls=calls)
     second = _store(tmp_path, path, calls=calls)
     assert calls == [1]
-    assert isinstance(second.matrix, np.memmap)
+    assert second.take([2, 0]).shape == (2, 7)
+    with pytest.raises(IndexError):
+        second.take([len(second)])
     assert second.folder == store_folder(tmp_path / "cache", "ab" * 32, None)
 
 

@@ -10,7 +10,7 @@ Lookup: the exact token, then (optionally) its lower-cased form, then the out-of
 (zeros, or the file's ``<UNK>``/``<unk>`` vector). The embedder counts tokens and OOV tokens.
 
 Large files (from :data:`LARGE_FILE_BYTES`, and every published set) are converted once into a
-memory-mapped store keyed by the file's sha256 (:mod:`elmo_bench.embedders.vectors_store`): later
+binary store keyed by the file's sha256 (:mod:`elmo_bench.embedders.vectors_store`): later
 loads, in any process, take seconds and read only the rows of the words a task looks up. The
 vectors, and the embedder's fingerprint, are the same either way.
 """
@@ -289,7 +289,7 @@ def iter_vector_blocks(
 
 LARGE_FILE_BYTES = 256 * 1024 * 1024
 """Vectors files from this size on are read through a :mod:`~elmo_bench.embedders.vectors_store`
-(converted once, then memory-mapped); smaller ones are parsed in memory, as they always were."""
+(converted once, then read in place); smaller ones are parsed in memory, as they always were."""
 
 
 def _is_large(path: Path) -> bool:
@@ -297,7 +297,7 @@ def _is_large(path: Path) -> bool:
 
 
 def vectors_store(path: Path, member: str | None, sha256: str) -> VectorsStore:
-    """The converted, memory-mapped form of a vectors file (converted on first use)."""
+    """The converted binary form of a vectors file (converted on first use)."""
     return open_store(
         cache_dir(), sha256, member,
         lambda: iter_vector_blocks(path, member=member),
