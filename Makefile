@@ -1,8 +1,9 @@
 # `make test` and `make bench` each create .venv when it is missing, install the project, then run.
 PYTHON ?= python3
 VENV ?= .venv
-# A CPU build of torch, installed first only when the venv has no torch (override for a GPU:
-# `make test TORCH_SPEC="torch==2.5.1"` or install your own torch into .venv first).
+# torch, installed first only when the venv has no torch. From PyPI on Linux this is the CUDA
+# build; for a CPU-only venv install torch into .venv first, as the README shows
+# (`pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu`).
 TORCH_SPEC ?= torch==2.13.0
 ELMO_BENCH_DATA ?= ../shared/data
 export ELMO_BENCH_DATA

@@ -36,6 +36,7 @@ import torch
 from elmo_bench.atomic import write_text_atomically
 from elmo_bench.cache import EmbeddingCache
 from elmo_bench.data.subsets import SUBSET_RULE, nested_subset
+from elmo_bench.devices import device_record, start_peak_memory
 from elmo_bench.embedded_split import EmbeddedSplit, embed_split
 from elmo_bench.embedders.registry import ComparedEmbedder
 from elmo_bench.finetune.adapt import adapt_to_task
@@ -175,6 +176,7 @@ def run_cell(
     started = time.perf_counter()
     # Located first: a missing or unreadable file fails here, not after training.
     data = {role: [split_file.provenance() for split_file in task.data_files(role)] for role in ROLES}
+    start_peak_memory(task.training_config.device)
     timings: dict[str, Any] = {"read_seconds": {}, "embedding": {}}
     examples: dict[str, list[Any]] = {}
     for role in ROLES:
@@ -265,6 +267,7 @@ def run_cell(
         "training": outcome.to_dict(),
         "timings": timings,
         "memory": {"peak_rss_bytes": peak_memory_bytes()},
+        "device": device_record(task.training_config.device),
         "environment": environment(),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

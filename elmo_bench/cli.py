@@ -5,6 +5,7 @@ import argparse
 import importlib
 import sys
 
+from elmo_bench import __version__
 from elmo_bench.errors import run_main
 
 # Subcommand name -> module under elmo_bench.commands exposing ``configure(parser)`` (adds the
@@ -24,6 +25,7 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="elmo-bench", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"elmo-bench {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, help_text in COMMANDS.items():
         module = importlib.import_module(f"elmo_bench.commands.{name}")

@@ -29,9 +29,10 @@ from pathlib import Path
 
 import requests
 from filelock import FileLock
-from tqdm import tqdm
+
 from elmo_bench.atomic import write_text_atomically
 from elmo_bench.errors import ElmoBenchError
+from elmo_bench.progress import byte_progress
 
 # Small enough that a dropped connection loses little: requests raises on a short read without
 # handing over the partial chunk it was filling.
@@ -196,9 +197,8 @@ def _try_download(url: str, part: Path, desc: str, timeout: float) -> bool:
         else:
             # 200: the whole (possibly new) file; record what it is before writing its first byte.
             _write_part_record(part, url, _validator(response), total)
-        with part.open("ab" if start else "wb") as out, tqdm(
-            total=total, initial=start, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-            disable=None,
+        with part.open("ab" if start else "wb") as out, byte_progress(
+            total, start, desc
         ) as progress:
             for chunk in response.iter_content(chunk_size=_CHUNK_BYTES):
                 out.write(chunk)

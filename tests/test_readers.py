@@ -8,7 +8,6 @@ import json
 import os
 import re
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -387,119 +386,6 @@ def test_missing_local_file_is_named(data_root: Path, monkeypatch: pytest.Monkey
         read_squad("dev")
     with pytest.raises(ValueError, match="unknown split 'validation' for dataset 'squad'"):
         read_squad("validation")
-
-
-class _ClassLabel:
-    def __init__(self, names: list[str]) -> None:
-        self.names = names
-
-
-class _Sequence:
-    def __init__(self, feature: _ClassLabel) -> None:
-        self.feature = feature
-
-
-class _FakeHubSplit(list):
-    """The little of ``datasets.Dataset`` the Hub writers use: rows and ``features``."""
-
-    def __init__(self, rows: list[dict], features: dict) -> None:
-        super().__init__(rows)
-        self.features = features
-
-
-def _fake_datasets(
-    monkeypatch: pytest.MonkeyPatch, splits: dict[str, _FakeHubSplit]
-) -> list[tuple]:
-    calls: list[tuple] = []
-
-    def load_dataset(
-        repo_id: str, config: str | None, *, split: str, revision: str
-    ) -> _FakeHubSplit:
-        calls.append((repo_id, config, split, revision))
-        return splits[split]
-
-    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
-    return calls
-
-
-def _shrink_hub_rows(monkeypatch: pytest.MonkeyPatch, dataset: str, rows: dict[str, int]) -> None:
-    source = sources.SOURCES[dataset]
-    splits = {
-        split: dataclasses.replace(hub_split, rows=rows[split])
-        for split, hub_split in source.hub.splits.items()
-    }
-    hub = dataclasses.replace(source.hub, splits=splits)
-    monkeypatch.setitem(sources.SOURCES, dataset, dataclasses.replace(source, hub=hub))
-
-
-def test_hub_fallback_rebuilds_conll_file(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    features = {
-        "pos_tags": _Sequence(_ClassLabel(["NNP", "VBZ"])),
-        "chunk_tags": _Sequence(_ClassLabel(["O", "B-NP", "I-NP", "B-VP"])),
-        "ner_tags": _Sequence(_ClassLabel(["O", "B-PER", "I-PER", "B-ORG"])),
-    }
-    row = {
-        "tokens": ["Peter", "Blackburn", "runs"],
-        "pos_tags": [0, 0, 1],
-        "chunk_tags": [1, 2, 3],
-        "ner_tags": [1, 2, 0],
-    }
-    calls = _fake_datasets(
-        monkeypatch,
-        {name: _FakeHubSplit([row], features) for name in ("train", "validation", "test")},
-    )
-    _shrink_hub_rows(monkeypatch, "conll2003", {"train": 1, "dev": 1, "test": 1})
-
-    (sentence,) = read_conll2003("dev")
-    assert sentence == NerSentence(
-        ("Peter", "Blackburn", "runs"),
-        ("NNP", "NNP", "VBZ"),
-        ("B-NP", "I-NP", "B-VP"),
-        ("B-PER", "I-PER", "O"),
-    )
-    assert calls[0] == ("eriktks/conll2003", "conll2003", "train", "refs/convert/parquet")
-    file = sources.split_file("conll2003", "dev")
-    assert file.origin.startswith("Hugging Face Hub dataset eriktks/conll2003")
-    assert file.path.is_relative_to(paths.cache_dir())
-    read_conll2003("test")
-    assert len(calls) == 3  # loaded once, then read from the cache
-
-
-def test_hub_fallback_rebuilds_squad_json(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def row(question_id: str, text: str) -> dict:
-        start = CONTEXT.index(text)
-        return {
-            "id": question_id,
-            "title": "T",
-            "context": CONTEXT,
-            "question": "Who?",
-            "answers": {"text": [text, text], "answer_start": [start, start]},
-        }
-
-    _fake_datasets(
-        monkeypatch,
-        {
-            "train": _FakeHubSplit([row("a", "Broncos")], {}),
-            "validation": _FakeHubSplit([row("b", "Santa Clara"), row("c", "The")], {}),
-        },
-    )
-    _shrink_hub_rows(monkeypatch, "squad", {"train": 1, "dev": 2})
-    split = read_squad("dev")
-    assert [(q.id, [a.text for a in q.answers]) for q in split.questions] == [
-        ("b", ["Santa Clara", "Santa Clara"]),
-        ("c", ["The", "The"]),
-    ]
-    assert split.questions[0].paragraph is split.questions[1].paragraph
-
-
-def test_hub_rows_must_match_the_pin(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    features = {"coarse_label": _ClassLabel(["HUM"]), "fine_label": _ClassLabel(["HUM:ind"])}
-    _fake_datasets(
-        monkeypatch,
-        {"train": _FakeHubSplit([{"text": "Who ?", "coarse_label": 0, "fine_label": 0}], features)},
-    )
-    with pytest.raises(DataSourceError, match="split 'train' has 1 rows, expected 5452"):
-        read_trec("train")
 
 
 def test_file_sha256_follows_file_changes(tmp_path: Path) -> None:

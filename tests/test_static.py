@@ -11,15 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from elmo_bench.errors import UsageError
-from elmo_bench.embedders import static
-from elmo_bench.embedders.static import (
-    PUBLISHED_VECTORS,
-    StaticEmbedder,
-    VectorsFormatError,
-    fetch_published_vectors,
-    read_vectors,
-)
+from elmo_bench.embedders.static import StaticEmbedder, VectorsFormatError, read_vectors
 
 WORDS = ["the", "Paris", "paris", "cat", "<unk>"]
 VECTORS = np.array(
@@ -163,42 +155,6 @@ def test_restricted_embedder_keeps_lowercase_forms(glove_file):
     assert embedder.vectors.words == ["the", "paris", "<unk>"]  # unknown-word vectors stay
     assert torch.equal(embedder.embed([["PARIS"]]).activations[0, 0, 0],
                        torch.from_numpy(VECTORS[2]))
-
-
-def test_published_names_download_into_the_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
-    archive_bytes = {}
-
-    def fake_fetch(url, dest, *, sha256=None, verify=None, desc=None):
-        assert sha256 is None
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(dest, "w") as out:
-            out.writestr("glove.6B.50d.txt", glove_text())
-        archive_bytes["data"] = dest.read_bytes()
-        with pytest.raises(VectorsFormatError, match="md5"):
-            verify(dest)  # our fake archive is not the published one
-        digest = hashlib.sha256(archive_bytes["data"]).hexdigest()
-        dest.with_name(dest.name + ".sha256").write_text(f"{digest}  {dest.name}\n")
-        fake_fetch.calls.append((url, dest))
-        return dest
-
-    fake_fetch.calls = []
-    monkeypatch.setattr(static, "fetch", fake_fetch)
-    path, member = fetch_published_vectors("glove.6B.50d")
-    assert fake_fetch.calls == [
-        ("https://nlp.stanford.edu/data/glove.6B.zip",
-         tmp_path / "cache" / "glove" / "glove.6B.zip")
-    ]
-    assert member == "glove.6B.50d.txt"
-    embedder = StaticEmbedder("glove.6B.50d")
-    assert embedder.vectors.words == WORDS
-    assert embedder.fingerprint_parts()["vectors_sha256"] == hashlib.sha256(
-        archive_bytes["data"]).hexdigest()
-    with pytest.raises(UsageError, match=r"unknown vectors 'glove\.7B'.*glove\.840B\.300d"):
-        fetch_published_vectors("glove.7B")
-    assert set(PUBLISHED_VECTORS) == {
-        "glove.6B.50d", "glove.6B.100d", "glove.6B.200d", "glove.6B.300d", "glove.840B.300d"
-    }
 
 
 def test_missing_file_names_the_path_and_published_names(tmp_path):

@@ -15,6 +15,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from elmo_bench.devices import add_device_argument
 from elmo_bench.runner.benchmark import describe_outcome, failure_details, run_benchmark
 from elmo_bench.runner.executors import EXECUTORS
 from elmo_bench.runner.presets import PRESETS, parse_set_options, resolve_preset
@@ -33,6 +34,17 @@ def _seeds(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"--seeds takes integers separated by commas, got {text!r}"
         ) from None
+
+
+def results_table(report_markdown: str) -> str:
+    """The first table of the report's README.md (tasks x embedders), with its heading."""
+    lines = report_markdown.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("|")), None)
+    if start is None:
+        return ""
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    heading = next((lines[i] for i in range(start - 1, -1, -1) if lines[i].startswith("#")), "")
+    return "\n".join(([heading, ""] if heading else []) + lines[start:end])
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +73,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--results-dir", type=Path, default=Path("results"),
         help="cells go to RESULTS_DIR/cells/PRESET/ (default results)",
     )
+    add_device_argument(parser, None)
     parser.add_argument("--verbose", action="store_true", help="print each cell's progress lines")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -72,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["executor.name"] = args.executor
     if args.workers is not None:
         overrides["executor.workers"] = args.workers
+    if args.device is not None:
+        overrides["device"] = args.device
     settings = resolve_preset(args.preset, overrides)
     outcome = run_benchmark(
         settings,
@@ -83,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         progress=not args.no_progress,
     )
+    if outcome.report_dir is not None:
+        print(results_table((outcome.report_dir / "README.md").read_text(encoding="utf-8")))
     print(describe_outcome(outcome))
     if outcome.failed:
         print(failure_details(outcome))

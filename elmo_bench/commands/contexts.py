@@ -37,6 +37,7 @@ from elmo_bench.analysis.neighbours import (
     nearest_in_context,
     nearest_words,
 )
+from elmo_bench.devices import add_device_argument, resolve_device
 from elmo_bench.embedders.base import Embedder
 from elmo_bench.embedders.registry import DEFAULT_SOURCES, load_source, source_settings
 from elmo_bench.embedders.static import StaticEmbedder
@@ -92,6 +93,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help=f"output folder (default {DEFAULT_OUTPUT_DIR})",
     )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    add_device_argument(parser, "cpu")
 
 
 def _load_embedders(args: argparse.Namespace) -> dict[str, Embedder]:
@@ -124,6 +126,8 @@ def _load_embedders(args: argparse.Namespace) -> dict[str, Embedder]:
         }.items()
         if value is not None
     }
+    device = resolve_device(args.device)
+    overrides.update({"elmo.device": device, "transformer.device": device})
     settings = source_settings(overrides)
     return {name: load_source(name, settings[name]) for name in names}
 

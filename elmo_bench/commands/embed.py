@@ -18,6 +18,7 @@ import h5py
 import torch
 
 from elmo_bench.errors import UsageError
+from ..devices import add_device_argument, resolve_device
 from ..embedders.elmo.embedder import DEFAULT_MAX_BATCH_TOKENS, DTYPES, ElmoEmbedder
 from ..embedders.elmo.options import ElmoOptions
 from ..embedders.elmo.published import published_model
@@ -40,7 +41,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compute-dtype", choices=sorted(DTYPES), default="float32", help="dtype of the matrix products")
     parser.add_argument("--batch-tokens", type=int, default=DEFAULT_MAX_BATCH_TOKENS, help="tokens per biLSTM call (bounds memory)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--device", default="cpu")
+    add_device_argument(parser, "cpu")
     parser.add_argument("--compile", action="store_true", help="fuse the LSTM step with torch.compile (~30 s once; faster on large inputs)")
 
 
@@ -85,7 +86,8 @@ def _check_arguments(args: argparse.Namespace) -> None:
 
 
 def _embedder(args: argparse.Namespace) -> ElmoEmbedder:
-    settings = dict(dtype=args.compute_dtype, max_batch_tokens=args.batch_tokens, device=args.device, compile=args.compile)
+    settings = dict(dtype=args.compute_dtype, max_batch_tokens=args.batch_tokens,
+                    device=resolve_device(args.device), compile=args.compile)
     if args.model:
         return ElmoEmbedder.from_name(args.model, **settings)
     return ElmoEmbedder.from_files(args.options, args.weights, **settings)

@@ -2,7 +2,9 @@
 
 Tasks come from the repository's ``tasks/`` folder and every ``--tasks-dir``; embedders from
 :data:`elmo_bench.embedders.registry.COMPARED_EMBEDDERS`; presets from
-:data:`elmo_bench.runner.presets.PRESETS`. The tasks of a ``--tasks-dir`` folder are checked:
+:data:`elmo_bench.runner.presets.PRESETS`; the published ELMo models and GloVe vectors, with their
+download sizes, from :mod:`elmo_bench.embedders.elmo.published` and
+:mod:`elmo_bench.embedders.published_vectors`. The tasks of a ``--tasks-dir`` folder are checked:
 each split is located and read (:meth:`~elmo_bench.task.Task.check_data`) and listed with its
 number of examples, so a misconfigured task fails here with one line that says what to fix.
 """
@@ -12,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from elmo_bench.embedders.elmo.published import PUBLISHED
+from elmo_bench.embedders.published_vectors import PUBLISHED_VECTORS
 from elmo_bench.embedders.registry import COMPARED_EMBEDDERS, SourceUse
 from elmo_bench.runner.presets import PRESETS, preset_summary
 from elmo_bench.task import discover_tasks
@@ -63,6 +67,13 @@ def listing(tasks_dirs: list[Path]) -> str:
     ]
     lines.append("Presets:")
     lines += [f"  {name:<{width}}  {preset_summary(name)}" for name in PRESETS]
+    lines.append("Published files (downloaded on first use into ELMO_BENCH_CACHE):")
+    files = [(f"ELMo {model.name}", f"{model.approx_weights_mb} MB", model.description)
+             for model in PUBLISHED.values()]
+    files += [(f"GloVe {vectors.name}", vectors.size_text, vectors.description)
+              for vectors in PUBLISHED_VECTORS.values()]
+    name_width = max(len(name) for name, _, _ in files)
+    lines += [f"  {name:<{name_width}}  {size:>7}  {text}" for name, size, text in files]
     return "\n".join(lines)
 
 

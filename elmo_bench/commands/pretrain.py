@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from elmo_bench.atomic import remove_temporaries
+from elmo_bench.devices import resolve_device
 from elmo_bench.paths import data_dir
 from elmo_bench.pretrain.bilm import DataSettings, PretrainError, StopRule, pretrain, write_run_summary
 from elmo_bench.pretrain.bilm_presets import PRESETS, get_preset
@@ -49,6 +50,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     control.add_argument("--evaluate-on-stop", action="store_true",
                          help="run the final evaluations also when stopping before the schedule ends")
     control.add_argument("--threads", type=int, help="torch threads per process (default: torch's choice)")
+    control.add_argument("--device", default="auto",
+                         help="auto (each rank's GPU when torch can use one, else the CPU; prints its "
+                         "choice), cpu or cuda (default auto)")
     control.add_argument("--summary", type=Path,
                          help="when the run stops, write a JSON summary here (and the curve as CSV beside it)")
 
@@ -84,15 +88,17 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     stop = StopRule(args.stop_after_steps, args.max_minutes, args.evaluate_on_stop)
+    device = resolve_device(args.device).partition(":")[0]
     if args.resume:
         if args.overrides:
             raise PretrainError("--set cannot change a resumed run; its configuration is in its checkpoint")
         if os.environ.get("RANK", "0") == "0":  # one process cleans, before any rank writes
             for leftover in remove_temporaries(args.output):
                 logging.info("removed %s, left by a run that was killed while writing it", leftover)
-        trainer = pretrain(None, None, args.output, resume=True, stop=stop)
+        trainer = pretrain(None, None, args.output, resume=True, stop=stop, device=device)
     else:
-        trainer = pretrain(get_preset(args.preset, args.overrides), _data_settings(args), args.output, stop=stop)
+        trainer = pretrain(get_preset(args.preset, args.overrides), _data_settings(args), args.output,
+                           stop=stop, device=device)
     if trainer.context.is_main:
         summary = {"output": str(args.output), "step": trainer.position.step,
                    "tokens_seen": trainer.position.tokens_seen,

@@ -33,6 +33,7 @@ from elmo_bench.analysis.probes import (
 )
 from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import run_cell, summary_line, write_result
+from elmo_bench.devices import add_device_argument
 from elmo_bench.commands.task import SECTIONS, cell_settings
 from elmo_bench.embedders.registry import (
     COMPARED_EMBEDDERS,
@@ -71,6 +72,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="rerun cells whose result file exists")
     parser.add_argument("--cache-dir", type=Path, help="embedding cache (default: ELMO_BENCH_CACHE/embeddings)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    add_device_argument(parser, None)
     parser.add_argument("--quiet", action="store_true", help="print only the summary lines and the table")
 
 

@@ -19,6 +19,7 @@ import torch
 
 from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import run_cell, summary_line, write_result
+from elmo_bench.devices import add_device_argument, resolve_device
 from elmo_bench.embedders.registry import COMPARED_EMBEDDERS, build_embedder
 from elmo_bench.settings import SettingsError, did_you_mean, parse_overrides
 from elmo_bench.task import discover_tasks
@@ -62,6 +63,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--cache-dir", type=Path, help="embedding cache (default: ELMO_BENCH_CACHE/embeddings)"
     )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    add_device_argument(parser, None)
     parser.add_argument("--quiet", action="store_true", help="print only the summary line")
 
 
@@ -85,7 +87,27 @@ def cell_settings(args: argparse.Namespace) -> dict[str, dict]:
     for key, value in shorthands.items():
         if value is not None:
             embedder[key] = value
+    apply_device(sections, args.device)
     return sections
+
+
+def apply_device(sections: dict[str, dict], device: str | None) -> None:
+    """Put ``--device`` (when given) on the heads, ELMo and the transformer, where ``--config``
+    did not place them itself; then check every device setting, resolving ``auto``, so that a
+    GPU torch cannot use is one line before any work (not a traceback from inside a model)."""
+    if device is not None:
+        sections.setdefault("training", {}).setdefault("device", device)
+        for source in ("elmo", "transformer"):
+            sections["embedder"].setdefault(f"{source}.device", device)
+    resolved: dict[str, str] = {}
+    for section, key in [("training", "device"), ("embedder", "elmo.device"),
+                         ("embedder", "transformer.device")]:
+        value = sections.get(section, {}).get(key)
+        if isinstance(value, str):
+            if value not in resolved:
+                flag = "--device" if value == device else f"--config {section}.{key}"
+                resolved[value] = resolve_device(value, what=flag)
+            sections[section][key] = resolved[value]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -54,7 +54,7 @@ SOURCES: Mapping[str, DatasetSource] = {
             hub=HubDataset(
                 repo_id="eriktks/conll2003",
                 revision="refs/convert/parquet",
-                config="conll2003",
+                data_files="conll2003/{split}/*.parquet",
                 splits={
                     "train": HubSplit("train", 14041),
                     "dev": HubSplit("validation", 3250),
@@ -72,7 +72,7 @@ SOURCES: Mapping[str, DatasetSource] = {
             hub=HubDataset(
                 repo_id="stanfordnlp/sst",
                 revision="refs/convert/parquet",
-                config="ptb",
+                data_files="ptb/{split}/*.parquet",
                 splits={
                     "train": HubSplit("train", 8544),
                     "dev": HubSplit("validation", 1101),
@@ -86,7 +86,7 @@ SOURCES: Mapping[str, DatasetSource] = {
             hub=HubDataset(
                 repo_id="CogComp/trec",
                 revision="refs/convert/parquet",
-                config=None,
+                data_files="default/{split}/*.parquet",
                 splits={"train": HubSplit("train", 5452), "test": HubSplit("test", 500)},
             ),
         ),
@@ -96,7 +96,7 @@ SOURCES: Mapping[str, DatasetSource] = {
             hub=HubDataset(
                 repo_id="rajpurkar/squad",
                 revision="7b6d24c440a36b6815f21b70d25016731768db1f",
-                config="plain_text",
+                data_files="plain_text/{split}-*.parquet",
                 splits={"train": HubSplit("train", 87599), "dev": HubSplit("validation", 10570)},
             ),
         ),
@@ -167,13 +167,18 @@ def split_file(dataset: str, split: str) -> SplitFile:
 
     hub_dir = _hub_cache_dir(source.hub)
     hub_path = hub_dir / relative_path
+    missing_package = False
     if not hub_path.is_file():
         try:
             hub.materialize(dataset, source.hub, source.files, hub_dir)
         except ImportError:
+            missing_package = True
             tried.append(f"{source.hub.describe()}: the `datasets` package is not installed")
-        except Exception as error:  # network, authentication, missing revision, changed data...
-            tried.append(f"{source.hub.describe()}: {type(error).__name__}: {error}")
+        except DataSourceError as error:  # the Hub copy changed
+            tried.append(str(error))
+        except Exception as error:  # network, authentication, missing revision or files...
+            tried.append(f"{source.hub.describe()}: could not be loaded from "
+                         f"{source.hub.root()} ({_short(error)})")
     if hub_path.is_file():
         if data_dir is not None:
             logger.warning(
@@ -181,13 +186,25 @@ def split_file(dataset: str, split: str) -> SplitFile:
             )
         return SplitFile(dataset, split, hub_path, source.hub.describe())
 
+    hub_fix = (
+        "install the Hub extra (pip install 'elmo-bench[hub]') to load it from the Hugging Face Hub"
+        if missing_package else
+        f"on a machine that reaches huggingface.co the Hub copy is made once; or set "
+        f"{hub.MIRROR_VARIABLE} to a local copy of the Hub repositories"
+    )
     raise DataSourceError(
         f"no data for the {split!r} split of {dataset!r}. Tried:\n"
         + "".join(f"  - {attempt}\n" for attempt in tried)
-        + "Fix: set ELMO_BENCH_DATA to a folder laid out like the project's shared data "
-        f"(it must contain {relative_path}), or install the Hub extra "
-        "(pip install 'elmo-bench[hub]') on a machine that can reach huggingface.co."
+        + f"Fix: set ELMO_BENCH_DATA to a folder holding {relative_path} (the layout of every "
+        f"dataset, where to get it and its licence: docs/data.md); or {hub_fix}."
     )
+
+
+def _short(error: Exception) -> str:
+    """The first line of an error, with its type, cut to 200 characters."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    text = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 @functools.lru_cache(maxsize=256)

@@ -114,6 +114,7 @@ DEFAULT_SOURCES: Mapping[str, Mapping[str, Any]] = {
         "dtype": "float32",
         "max_batch_tokens": DEFAULT_MAX_BATCH_TOKENS,
         "device": "cpu",
+        "compile": False,
     },
     "glove": {"vectors": None, "lowercase_fallback": True, "oov": "zero"},
     "transformer": {
@@ -218,6 +219,7 @@ def load_source(source: str, settings: Mapping[str, Any]) -> Embedder:
             "dtype": settings["dtype"],
             "max_batch_tokens": settings["max_batch_tokens"],
             "device": settings["device"],
+            "compile": settings["compile"],
         }
         has_files = settings["options"] is not None or settings["weights"] is not None
         if settings["model"] is not None and has_files:
@@ -263,6 +265,30 @@ def load_source(source: str, settings: Mapping[str, Any]) -> Embedder:
     raise SettingsError(
         f"unknown embedder source {source!r}; expected one of {', '.join(DEFAULT_SOURCES)}"
     )
+
+
+def prepare_source(source: str, settings: Mapping[str, Any]) -> str | None:
+    """Download the published files that a source's settings name (ELMo by ``model``, GloVe by a
+    published name) and convert large vectors files, without loading the embedder; what a run
+    does once, before its cells, so that a download failure stops it with one message there.
+
+    Returns:
+        What was prepared (e.g. ``"GloVe glove.840B.300d"``), or None when nothing needed it.
+
+    Raises:
+        elmo_bench.addresses.UnreachableError, NotThePublishedFileError: a file could not be had.
+    """
+    if source == "elmo" and settings.get("model") is not None:
+        from elmo_bench.embedders.elmo.published import published_files
+
+        published_files(settings["model"])
+        return f"ELMo {settings['model']}"
+    if source == "glove" and settings.get("vectors") is not None:
+        from elmo_bench.embedders.static import prepare_vectors
+
+        if prepare_vectors(settings["vectors"]):
+            return f"GloVe {settings['vectors']}"
+    return None
 
 
 def build_embedder(name: str, overrides: Mapping[str, Any] | None = None) -> ComparedEmbedder:

@@ -981,16 +981,16 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
 # Process setup
 
 
-def init_distributed() -> DistributedContext:
+def init_distributed(device: str | None = None) -> DistributedContext:
     """The process group of a ``torchrun`` launch (nccl on GPU, gloo on CPU), or one process.
 
     Reads the ``WORLD_SIZE``, ``RANK`` and ``LOCAL_RANK`` variables that torchrun sets.
+    ``device``: ``"cpu"`` or ``"cuda"`` (checked by the caller); None: CUDA when available.
     """
+    use_cuda = torch.cuda.is_available() if device is None else device == "cuda"
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        return DistributedContext(0, 1, device)
-    use_cuda = torch.cuda.is_available()
+        return DistributedContext(0, 1, torch.device("cuda" if use_cuda else "cpu"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if use_cuda:
         torch.cuda.set_device(local_rank)
@@ -1093,6 +1093,7 @@ def pretrain(
     output_dir: Path,
     resume: bool = False,
     stop: StopRule = StopRule(),
+    device: str | None = None,
 ) -> BiLmTrainer:
     """Start (``preset`` and ``data`` given) or resume (both None, read from ``output_dir``) a run.
 
@@ -1107,7 +1108,7 @@ def pretrain(
     output_dir = Path(output_dir)
     config_path = output_dir / "config.json"
     owns_process_group = not dist.is_initialized()
-    context = init_distributed()
+    context = init_distributed(device)
     if resume:
         if preset is not None or data is not None:
             raise PretrainError("a resumed run takes its preset and data from its folder; give neither")

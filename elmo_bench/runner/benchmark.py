@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import datetime
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from elmo_bench import paths
+from elmo_bench.devices import resolve_device
+from elmo_bench.embedders.registry import COMPARED_EMBEDDERS, prepare_source, source_settings
 from elmo_bench.pretrain.bilm import write_json
 from elmo_bench.runner.executors import make_executor
 from elmo_bench.runner.grid import GridReport, check_tasks_data, plan_cells, run_grid, select
@@ -47,19 +48,6 @@ class BenchmarkOutcome:
         return len(self.grid.with_status("failed"))
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; other names pass through.
-
-    Raises:
-        SettingsError: ``cuda`` asked for where torch sees no GPU.
-    """
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise SettingsError(f"device {device!r} asked for, but torch sees no CUDA GPU; use cpu or auto")
-    return device
-
-
 def flat_sources(settings: dict[str, Any], device: str) -> dict[str, Any]:
     """``settings["embedder"]`` as ``{"elmo.weights": ..., "glove.vectors": ...}``, with
     ``elmo.device`` None replaced by ``device``."""
@@ -70,6 +58,8 @@ def flat_sources(settings: dict[str, Any], device: str) -> dict[str, Any]:
     }
     if sources.get("elmo.device") is None:
         sources["elmo.device"] = device
+    # The transformer is no setting of the presets: it runs where the heads do.
+    sources.setdefault("transformer.device", device)
     return sources
 
 
@@ -83,6 +73,18 @@ def run_folders(settings: dict[str, Any]) -> tuple[Path, Path, Path | None]:
     )
     data_dir = None if data_dir is None else Path(data_dir).expanduser().resolve()
     return cache_dir, stages_dir, data_dir
+
+
+def prepare_files(sources: dict[str, Any], embedders: Sequence[str], log: Callable[[str], None]) -> None:
+    """Fetch (and convert) every published file the selected embedders read, once, before any
+    cell: a failure stops the run here with one message instead of failing every cell."""
+    by_source = source_settings(sources)
+    needed = sorted({use.source for name in embedders for use in COMPARED_EMBEDDERS[name]})
+    for source in needed:
+        started = time.perf_counter()
+        prepared = prepare_source(source, by_source[source])
+        if prepared is not None:
+            log(f"{prepared}: ready in {time.perf_counter() - started:.1f} s")
 
 
 def run_benchmark(
@@ -121,7 +123,7 @@ def run_benchmark(
     check_run_settings(settings)
     registry = discover_tasks(tasks_dirs)
     select(settings, registry, tasks, embedders, seeds)
-    device = resolve_device(settings["device"])
+    device = resolve_device(settings["device"], log=log, what="--device")
     cache_dir, stages_dir, data_dir = run_folders(settings)
     if settings["smoke_data"]:
         write_smoke_data(data_dir)
@@ -154,6 +156,7 @@ def run_benchmark(
     workers = executor_settings["workers"] if executor.name != "local" else 1
     for line in plan_lines(settings["preset"], stage_plans, stage_seconds, planned, workers):
         log(line)
+    prepare_files(sources, settings["embedders"], log)
     stages = run_stages(settings, settings["embedders"], data_dir, stages_dir, log)
     for stage in stages:
         sources.update(stage.sources)

@@ -286,6 +286,11 @@ def source_identity(settings: Mapping[str, Any]) -> dict[str, Any]:
     return identity
 
 
+SPEED_ONLY_SETTINGS = frozenset({"compile"})
+"""Source settings that do not change the vectors (ELMo's ``compile`` fuses the LSTM's element-wise
+step; a test holds its vectors to the eager ones), so not part of a cell's fingerprint."""
+
+
 def settings_read(source: str, settings: Mapping[str, Any], uses: Sequence[SourceUse]) -> dict[str, Any]:
     """The settings of ``source`` that a cell reading it through ``uses`` depends on.
 
@@ -293,9 +298,10 @@ def settings_read(source: str, settings: Mapping[str, Any], uses: Sequence[Sourc
     read: for language-model fine-tuning, or as the weights when no options/weights or published
     model are given. A frozen or unfrozen ELMo given by its weight files does not depend on the
     pretraining checkpoint, so its cells stay valid where the same weights come with another (or
-    no) checkpoint, e.g. a run resumed on another machine.
+    no) checkpoint, e.g. a run resumed on another machine. :data:`SPEED_ONLY_SETTINGS` are left
+    out: they change how fast the vectors come, not the vectors.
     """
-    read = dict(settings)
+    read = {key: value for key, value in settings.items() if key not in SPEED_ONLY_SETTINGS}
     if source == "elmo" and read.get("pretrain_run") is not None:
         weights_given = read.get("model") is not None or read.get("weights") is not None
         fine_tuned = any(use.adaptation == "lm-finetuned" for use in uses)

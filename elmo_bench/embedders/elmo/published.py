@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from elmo_bench.download import fetch
+from elmo_bench.addresses import Remedies, fetch_from_addresses
 from elmo_bench.embedders.elmo.options import ElmoOptions
 from elmo_bench.embedders.elmo.weights import check_weight_file
 from elmo_bench.errors import UsageError
@@ -105,20 +105,29 @@ def published_files(name: str, cache: Path | None = None) -> tuple[Path, Path]:
 
     Raises:
         ValueError: ``name`` is not a published model.
-        elmo_bench.download.DownloadError: a file could not be downloaded whole, or failed its check
-            (nothing is left at its cache path).
-        elmo_bench.download.ChecksumError: a cached file changed since it was downloaded.
+        elmo_bench.addresses.UnreachableError: a file could not be downloaded whole, or failed its
+            check (nothing is left at its cache path); one line naming the address, why, and the
+            remedies (``ELMO_BENCH_ELMO_URL``, or files downloaded by hand and passed as paths).
+        elmo_bench.addresses.NotThePublishedFileError: a cached file changed since it was
+            downloaded, or a file put there by hand is not a valid ELMo file.
     """
     model = published_model(name)
     folder = (Path(cache) if cache is not None else cache_dir()) / "elmo" / model.name
-    options_path = fetch(
-        model.options_url(), folder / f"{model.stem}_options.json",
-        verify=ElmoOptions.from_file, desc=f"ELMo {model.name} options",
+    remedies = Remedies(
+        mirror_variable=BASE_URL_VARIABLE,
+        mirror_layout=f"<base>/{model.dir}/{model.stem}_options.json and _weights.hdf5",
+        by_hand="pass both files with --set embedder.elmo.options=PATH --set "
+        "embedder.elmo.weights=PATH (elmo-bench task: --elmo-options, --elmo-weights)",
+    )
+    options_path = fetch_from_addresses(
+        [model.options_url()], folder / f"{model.stem}_options.json",
+        what=f"the options of ELMo {model.name}", remedies=remedies, verify=ElmoOptions.from_file,
     )
     options = ElmoOptions.from_file(options_path)
-    weights_path = fetch(
-        model.weights_url(), folder / f"{model.stem}_weights.hdf5",
-        verify=lambda path: check_weight_file(options, path), desc=f"ELMo {model.name} weights",
+    weights_path = fetch_from_addresses(
+        [model.weights_url()], folder / f"{model.stem}_weights.hdf5",
+        what=f"the weights of ELMo {model.name} (about {model.approx_weights_mb} MB)",
+        remedies=remedies, verify=lambda path: check_weight_file(options, path),
     )
     return options_path, weights_path
 
