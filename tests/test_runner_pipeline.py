@@ -53,8 +53,11 @@ def load_run_benchmarks():
 
 
 def cell_files(results: Path) -> dict[str, dict]:
+    """The finished result files (pathlib's glob also matches the hidden temporaries that a pool
+    worker which outlived a killed run may still be writing)."""
     folder = results / "cells" / "smoke"
-    return {path.name: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+    return {path.name: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))
+            if not path.name.startswith(".")}
 
 
 def scores(files: dict[str, dict]) -> dict[str, dict]:
