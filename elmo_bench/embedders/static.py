@@ -192,6 +192,18 @@ def _parse_line(text: str, dim: int, name: str, line_number: int) -> tuple[str, 
     return " ".join(fields[: 1 + n_extra]), values
 
 
+def _check_vector_count(name: str, n_vectors: int, header_count: int | None) -> None:
+    """Raise VectorsFormatError for a file without vectors, or whose word2vec header announces
+    another number of them than it holds."""
+    if n_vectors == 0:
+        raise VectorsFormatError(f"{name}: no vectors in the file")
+    if header_count is not None and header_count != n_vectors:
+        raise VectorsFormatError(
+            f"{name}: the word2vec header announces {header_count} vectors, the file has "
+            f"{n_vectors}"
+        )
+
+
 def read_vectors(
     path: Path,
     *,
@@ -241,13 +253,7 @@ def read_vectors(
                 f"{name}: the compressed data is truncated or damaged{where} ({error}); download "
                 "or copy the file again"
             ) from error
-    if n_vectors == 0:
-        raise VectorsFormatError(f"{name}: no vectors in the file")
-    if header_count is not None and header_count != n_vectors:
-        raise VectorsFormatError(
-            f"{name}: the word2vec header announces {header_count} vectors, the file has "
-            f"{n_vectors}"
-        )
+    _check_vector_count(name, n_vectors, header_count)
     if n_duplicates:
         logger.warning("%s: %d repeated words; the first vector of each was kept", name,
                        n_duplicates)
@@ -316,13 +322,7 @@ def iter_vector_blocks(
             if len(words) == block_rows:
                 yield block()
                 words.clear(), numbers.clear(), lines.clear()
-    if n_vectors == 0:
-        raise VectorsFormatError(f"{name}: no vectors in the file")
-    if header_count is not None and header_count != n_vectors:
-        raise VectorsFormatError(
-            f"{name}: the word2vec header announces {header_count} vectors, the file has "
-            f"{n_vectors}"
-        )
+    _check_vector_count(name, n_vectors, header_count)
     if words:
         yield block()
 
