@@ -40,6 +40,7 @@ from elmo_bench.runner.stages import (
     stage_folder,
     stage_inputs,
 )
+from golden_cells import GOLDEN, smoke_cells
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE_CELLS = 10  # 5 tasks x glove, elmo x seed 1
@@ -124,6 +125,16 @@ def test_smoke_preset_runs_the_whole_pipeline(smoke):
     scores_rows, comparisons = report_tables(smoke["results"])  # the report follows the grid
     assert len(scores_rows) == SMOKE_CELLS and len(comparisons) == 5
     assert (smoke["results"] / "smoke" / "README.md").is_file()
+
+
+def test_the_smoke_cells_are_those_the_code_wrote_before_the_refactor(smoke):
+    """Scores, predictions, settings, fingerprints, cache and stage keys, losses and mixes equal
+    the committed golden cells (timings, paths and host aside): a refactor changes none of them."""
+    golden = json.loads(GOLDEN.read_text())
+    cells = smoke_cells(smoke["results"])
+    assert sorted(cells) == sorted(golden)
+    for name, cell in cells.items():
+        assert cell == golden[name], name
 
 
 def test_run_killed_mid_grid_resumes_to_the_same_results(smoke, smoke_cache, tmp_path, capsys):
