@@ -42,6 +42,7 @@ from elmo_bench.embedders.elmo.flops import char_cnn_flops, lstm_flops, model_fl
 from elmo_bench.embedders.elmo.options import ElmoOptions
 from elmo_bench.embedders.elmo.weights import export_bilm
 from elmo_bench.machine import matmul_flops_per_second, rss_mb
+from elmo_bench.paths import DataFolders
 
 FILTERS = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))
 ARCHITECTURES = {
@@ -76,7 +77,7 @@ def sampled_peak_rss(into: dict, key: str):
 
 
 def load_sentences(count: int) -> list[list[str]]:
-    return [s.tokens for s in read_conll2003("dev")[:count]]
+    return [s.tokens for s in read_conll2003("dev", DataFolders.from_environment())[:count]]
 
 
 def max_difference(a: dict[int, torch.Tensor], b: dict[int, torch.Tensor]) -> float:
@@ -176,7 +177,8 @@ def bf16_worker(model_dir: Path, count: int) -> dict:
 
 def long_worker(model_dir: Path, tokens: int) -> dict:
     embedder = ElmoEmbedder.from_files(model_dir / "options.json", model_dir / "weights.hdf5", compile=True)
-    document = [token for s in read_conll2003("dev") for token in s.tokens][:tokens]
+    sentences = read_conll2003("dev", DataFolders.from_environment())
+    document = [token for s in sentences for token in s.tokens][:tokens]
     embedder.embed([document[:50]])
     result: dict = {"tokens": len(document), "model_rss_mb": round(rss_mb(), 1)}
     start = time.perf_counter()

@@ -10,14 +10,17 @@ relative imports (``from ._pair import PairClassificationTask``; ``_*.py`` files
 only that way).
 
 A task reads either a built-in dataset (``dataset``: a key of
-:data:`elmo_bench.data.sources.SOURCES`, found under ``ELMO_BENCH_DATA`` or on the Hub) or its
-own files (``files``: role -> path, relative to the folder of the module that sets it).
+:data:`elmo_bench.data.sources.SOURCES`, found in the task's
+:class:`~elmo_bench.paths.DataFolders`: the local data folder or the Hub) or its own files
+(``files``: role -> path, relative to the folder of the module that sets it).
 :meth:`Task.check_data` locates and reads every split, so that a misconfigured task fails in
 seconds, before anything trains.
 
 A task instance holds its settings: ``options`` (task switches such as TREC's label granularity),
 ``head`` (the head's hyper-parameters, the same for every embedder) and ``training`` (optimiser,
 epochs, early stopping). Each starts from the class's defaults; overrides must name known keys.
+It also holds where a built-in dataset is read from (``data_folders``), which its ``read`` passes
+to the dataset's reader.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from torch import nn
 from elmo_bench.data.errors import DataSourceError
 from elmo_bench.data.sources import SOURCES, SplitFile, split_file
 from elmo_bench.errors import ElmoBenchError
+from elmo_bench.paths import DataFolders
 from elmo_bench.settings import did_you_mean, merge_settings
 from elmo_bench.training import TrainingConfig
 
@@ -90,6 +94,11 @@ class Task(ABC):
         training: changes to :class:`~elmo_bench.training.TrainingConfig`'s defaults.
 
     Families implement the head and metric methods; task modules implement :meth:`read`.
+
+    Args:
+        options, head, training: overrides of the class's settings.
+        data_folders: where a built-in ``dataset`` is read from (see :attr:`data_folders`);
+            None for a task that only checks its settings or reads its own ``files``.
     """
 
     name: ClassVar[str]
@@ -113,6 +122,7 @@ class Task(ABC):
         options: Mapping[str, Any] | None = None,
         head: Mapping[str, Any] | None = None,
         training: Mapping[str, Any] | None = None,
+        data_folders: DataFolders | None = None,
     ) -> None:
         # Instance attributes shadow the class defaults with the merged settings.
         self.options = merge_settings(type(self).options, options, f"task {self.name!r} options")
@@ -122,8 +132,24 @@ class Task(ABC):
         )
         self.training = merge_settings(training_defaults, training, f"task {self.name!r} training")
         self.training_config = TrainingConfig(**self.training)
+        self._data_folders = data_folders
 
     # ------------------------------------------------------------------------------ data
+
+    @property
+    def data_folders(self) -> DataFolders:
+        """Where the task's built-in ``dataset`` is read from; ``read`` passes it to the
+        dataset's reader.
+
+        Raises:
+            TaskDataError: the task was made without data folders.
+        """
+        if self._data_folders is None:
+            raise TaskDataError(
+                f"task {self.name!r} reads dataset {self.dataset!r} but was made without "
+                "data_folders (where its files are)"
+            )
+        return self._data_folders
 
     @abstractmethod
     def read(self, role: str) -> list[Any]:
@@ -189,7 +215,7 @@ class Task(ABC):
         """
         if self.files:
             return [SplitFile(self.name, role, self.data_path(role), TASK_FILES_ORIGIN)]
-        return [split_file(self.dataset, self.splits[role])]
+        return [split_file(self.dataset, self.splits[role], self.data_folders)]
 
     def check_data(self) -> dict[str, int]:
         """Locate and read every split, before anything is trained; returns examples per role.

@@ -28,7 +28,7 @@ class Conll2003Chunk(TokenProbeTask):
     def read(self, role: str) -> list[LabelledTokens]:
         return [
             LabelledTokens(sentence.tokens, sentence.chunk)
-            for sentence in read_conll2003(self.splits[role])
+            for sentence in read_conll2003(self.splits[role], self.data_folders)
         ]
 
     def score(

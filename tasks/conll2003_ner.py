@@ -21,5 +21,5 @@ class Conll2003Ner(TaggingTask):
     def read(self, role: str) -> list[TaggedSentence]:
         return [
             TaggedSentence(sentence.tokens, sentence.ner)
-            for sentence in read_conll2003(self.splits[role])
+            for sentence in read_conll2003(self.splits[role], self.data_folders)
         ]

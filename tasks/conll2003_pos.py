@@ -20,5 +20,5 @@ class Conll2003Pos(TokenProbeTask):
     def read(self, role: str) -> list[LabelledTokens]:
         return [
             LabelledTokens(sentence.tokens, sentence.pos)
-            for sentence in read_conll2003(self.splits[role])
+            for sentence in read_conll2003(self.splits[role], self.data_folders)
         ]

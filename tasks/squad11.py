@@ -40,12 +40,12 @@ class Squad11(SpanQaTask):
     @functools.cached_property
     def _train_file(self) -> tuple[list[SquadQuestion], list[SquadQuestion]]:
         """``(train, selection)`` questions of the training file."""
-        questions = read_squad("train").questions
+        questions = read_squad("train", self.data_folders).questions
         return split_off_articles(questions, self.options["selection_questions"], SALT)
 
     def read(self, role: str) -> list[SquadQuestion]:
         if role == "test":
-            return read_squad("dev").questions
+            return read_squad("dev", self.data_folders).questions
         train, selection = self._train_file
         if role == "dev":
             return selection

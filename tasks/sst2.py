@@ -22,6 +22,6 @@ class Sst2(ClassificationTask):
 
     def read(self, role: str) -> list[LabelledText]:
         phrases = bool(self.options["phrases"]) and role == "train"
-        examples = read_sst(self.splits[role], classes=2, phrases=phrases)
+        examples = read_sst(self.splits[role], self.data_folders, classes=2, phrases=phrases)
         labels = {0: "negative", 1: "positive"}
         return [LabelledText(example.tokens, labels[example.label]) for example in examples]

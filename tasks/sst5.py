@@ -22,5 +22,5 @@ class Sst5(ClassificationTask):
 
     def read(self, role: str) -> list[LabelledText]:
         phrases = bool(self.options["phrases"]) and role == "train"
-        examples = read_sst(self.splits[role], classes=5, phrases=phrases)
+        examples = read_sst(self.splits[role], self.data_folders, classes=5, phrases=phrases)
         return [LabelledText(example.tokens, str(example.label)) for example in examples]

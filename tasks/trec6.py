@@ -21,5 +21,5 @@ class Trec6(ClassificationTask):
     training = {"max_epochs": 20, "patience": 4, "batch_size": 32, "learning_rate": 0.001}
 
     def read(self, role: str) -> list[LabelledText]:
-        questions = read_trec(role, granularity=self.options["granularity"])
+        questions = read_trec(role, self.data_folders, granularity=self.options["granularity"])
         return [LabelledText(question.tokens, question.label) for question in questions]

@@ -20,7 +20,7 @@ import pytest
 
 from elmo_bench.cache import CHECKSUMS_FILE, CORRUPT_DIR, CorruptEntryError, EmbeddingCache, cache_key
 from elmo_bench.checksums import forget_verified
-from elmo_bench.runner.grid import cell_fingerprint
+from elmo_bench.runner.identity import cell_fingerprint
 from elmo_bench.runner.presets import resolve_preset
 from elmo_bench.runner.stages import stage_key
 from test_cache import SENTENCES, CountingEmbedder

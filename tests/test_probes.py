@@ -17,6 +17,7 @@ from elmo_bench.embedders.registry import UnknownEmbedderError, build_embedder
 from elmo_bench.families.probe import LabelledTokens, token_accuracy
 from elmo_bench.heads.linear_probe import LinearProbe
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput, InputSpec, WordInputs
+from elmo_bench.paths import DataFolders
 from elmo_bench.task import discover_tasks
 
 # (token, POS, chunk in IOB1, NER)
@@ -105,8 +106,9 @@ def test_layer_embedders_select_one_elmo_layer(tiny_elmo_dir):
 
 def test_pos_and_chunk_tasks_read_the_second_and_third_columns(conll_dir):
     registry = discover_tasks()
-    pos = registry.get("conll2003_pos")().read("train")
-    chunk = registry.get("conll2003_chunk")().read("train")
+    folders = DataFolders(conll_dir, conll_dir.parent / "cache")
+    pos = registry.get("conll2003_pos")(data_folders=folders).read("train")
+    chunk = registry.get("conll2003_chunk")(data_folders=folders).read("train")
     assert pos[3] == LabelledTokens(("Germany", "'s", "representative"), ("NNP", "POS", "NN"))
     # IOB1 "I-NP B-NP I-NP" becomes IOB2 "B-NP B-NP I-NP".
     assert chunk[3].labels == ("B-NP", "B-NP", "I-NP")

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from elmo_bench import paths
 from elmo_bench.data import sources
 from elmo_bench.data.conll2003 import NerSentence, parse_conll2003, read_conll2003
 from elmo_bench.data.errors import DataFormatError, DataSourceError
@@ -21,16 +20,20 @@ from elmo_bench.data.squad import parse_squad, read_squad
 from elmo_bench.data.sst import parse_sst_trees, read_sst, sentiment_examples
 from elmo_bench.data.tokenize import tokenize, tokenize_many, tokenize_with_offsets
 from elmo_bench.data.trec import parse_trec, read_trec
+from elmo_bench.paths import DataFolders
 
 
 @pytest.fixture
-def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty ELMO_BENCH_DATA folder, with the cache (and its Hub copies) also in tmp_path."""
+def folders(tmp_path: Path) -> DataFolders:
+    """An empty data folder, with the cache (and its Hub copies) also in tmp_path."""
     root = tmp_path / "data"
     root.mkdir()
-    monkeypatch.setenv("ELMO_BENCH_DATA", str(root))
-    monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
-    return root
+    return DataFolders(root, tmp_path / "cache")
+
+
+@pytest.fixture
+def data_root(folders: DataFolders) -> Path:
+    return folders.data_dir
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
@@ -103,10 +106,10 @@ def test_conll_bad_tag_is_an_error(tmp_path: Path) -> None:
         parse_conll2003(path)
 
 
-def test_empty_split_file_is_an_error(data_root: Path) -> None:
+def test_empty_split_file_is_an_error(data_root: Path, folders: DataFolders) -> None:
     write(data_root / "conll2003" / "dev.txt", "-DOCSTART- -X- O O\n\n")
     with pytest.raises(DataFormatError, match="dev.txt: no sentences"):
-        read_conll2003("dev")
+        read_conll2003("dev", folders)
 
 
 # -------------------------------------------------------------------------------------- SST
@@ -219,24 +222,24 @@ def test_trec_bad_line_names_file_and_line(tmp_path: Path, line: str) -> None:
         parse_trec(path)
 
 
-def test_trec_dev_is_a_deterministic_tenth_of_train(data_root: Path) -> None:
+def test_trec_dev_is_a_deterministic_tenth_of_train(data_root: Path, folders: DataFolders) -> None:
     lines = [f"NUM:count How many q{index} ?" for index in range(40)]
     lines += ["DESC:def What is a repeated question ?"] * 3
     write(data_root / "trec" / "train_5500.label", "\n".join(lines) + "\n", encoding="latin-1")
     write(data_root / "trec" / "TREC_10.label", "HUM:ind Who ?\n", encoding="latin-1")
 
-    train, dev = read_trec("train"), read_trec("dev", granularity="fine")
+    train, dev = read_trec("train", folders), read_trec("dev", folders, granularity="fine")
     assert len(dev) >= 4 and len(train) + len(dev) == 43
     assert {e.tokens for e in train}.isdisjoint(e.tokens for e in dev)
-    assert read_trec("dev") == [dataclasses.replace(e, label=e.label.split(":")[0]) for e in dev]
+    assert read_trec("dev", folders) == [dataclasses.replace(e, label=e.label.split(":")[0]) for e in dev]
     # Independent of file order: the reversed file gives the same dev questions.
     write(
         data_root / "trec" / "train_5500.label", "\n".join(lines[::-1]) + "\n", encoding="latin-1"
     )
-    assert sorted(e.tokens for e in read_trec("dev")) == sorted(e.tokens for e in dev)
-    assert [e.label for e in read_trec("test", granularity="fine")] == ["HUM:ind"]
+    assert sorted(e.tokens for e in read_trec("dev", folders)) == sorted(e.tokens for e in dev)
+    assert [e.label for e in read_trec("test", folders, granularity="fine")] == ["HUM:ind"]
     with pytest.raises(ValueError, match="unknown TREC split 'valid'"):
-        read_trec("valid")
+        read_trec("valid", folders)
 
 
 # ------------------------------------------------------------------------------ tokenization
@@ -363,11 +366,9 @@ def test_every_malformed_squad_file_is_one_clear_error(tmp_path: Path, case: str
 def test_no_source_error_says_what_was_tried_and_how_to_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("ELMO_BENCH_DATA", raising=False)
-    monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path))
     monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
     with pytest.raises(DataSourceError) as error:
-        read_sst("dev")
+        read_sst("dev", DataFolders(None, tmp_path))
     message = str(error.value)
     assert "sst/trees/dev.txt: ELMO_BENCH_DATA is not set" in message
     assert (
@@ -377,15 +378,17 @@ def test_no_source_error_says_what_was_tried_and_how_to_fix(
     assert "set ELMO_BENCH_DATA" in message and "elmo-bench[hub]" in message
 
 
-def test_missing_local_file_is_named(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_local_file_is_named(
+    data_root: Path, folders: DataFolders, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "datasets", None)
     expected = re.escape(
         f"local file {data_root / 'squad-v1.1' / 'dev-v1.1.json'} (from ELMO_BENCH_DATA="
     )
     with pytest.raises(DataSourceError, match=expected):
-        read_squad("dev")
+        read_squad("dev", folders)
     with pytest.raises(ValueError, match="unknown split 'validation' for dataset 'squad'"):
-        read_squad("validation")
+        read_squad("validation", folders)
 
 
 def test_file_sha256_follows_file_changes(tmp_path: Path) -> None:
@@ -398,16 +401,17 @@ def test_file_sha256_follows_file_changes(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------ real data (if set)
 
-real_data = pytest.mark.skipif(paths.data_dir() is None, reason="ELMO_BENCH_DATA is not set")
+REAL_DATA = DataFolders.from_environment()
+real_data = pytest.mark.skipif(REAL_DATA.data_dir is None, reason="ELMO_BENCH_DATA is not set")
 
 
 @real_data
 def test_real_conll2003_counts() -> None:
-    counts = {split: len(read_conll2003(split)) for split in ("train", "dev", "test")}
+    counts = {split: len(read_conll2003(split, REAL_DATA)) for split in ("train", "dev", "test")}
     assert counts == {"train": 14041, "dev": 3250, "test": 3453}
     test_entities = [
         tag[2:]
-        for sentence in read_conll2003("test")
+        for sentence in read_conll2003("test", REAL_DATA)
         for tag in sentence.ner
         if tag.startswith("B-")
     ]
@@ -423,14 +427,14 @@ def test_real_conll2003_counts() -> None:
 def test_real_sst_counts() -> None:
     counts = {}
     for split in ("train", "dev", "test"):
-        trees = parse_sst_trees(sources.split_file("sst", split).path)
+        trees = parse_sst_trees(sources.split_file("sst", split, REAL_DATA).path)
         counts[split] = (len(sentiment_examples(trees)), len(sentiment_examples(trees, classes=2)))
     assert counts == {"train": (8544, 6920), "dev": (1101, 872), "test": (2210, 1821)}
 
 
 @real_data
 def test_real_trec_counts() -> None:
-    train, dev, test = (read_trec(split, granularity="fine") for split in ("train", "dev", "test"))
+    train, dev, test = (read_trec(split, REAL_DATA, granularity="fine") for split in ("train", "dev", "test"))
     assert (len(train), len(dev), len(test)) == (4907, 545, 500)
     assert len({e.label for e in train}) == 50
     assert {e.label.split(":")[0] for e in test} == {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}
@@ -438,8 +442,8 @@ def test_real_trec_counts() -> None:
 
 @real_data
 def test_real_squad_dev_counts_and_checksum() -> None:
-    split = read_squad("dev")
+    split = read_squad("dev", REAL_DATA)
     assert (len(split.questions), split.answer_count) == (10570, 34726)
     assert split.misaligned_answer_count < 0.02 * split.answer_count
-    digest = sources.split_file("squad", "dev").sha256()
+    digest = sources.split_file("squad", "dev", REAL_DATA).sha256()
     assert digest.startswith("95aa6a52") and digest.endswith("966972c9")  # the official file

@@ -327,7 +327,8 @@ class TrecFineSmoke(ClassificationTask):
     head = {"hidden_size": 300, "lstm_layers": 1, "dropout": 0.5, "pooling": ["max"]}
 
     def read(self, role):
-        return [LabelledText(q.tokens, q.label) for q in read_trec(role, granularity="fine")]
+        questions = read_trec(role, self.data_folders, granularity="fine")
+        return [LabelledText(q.tokens, q.label) for q in questions]
 '''
 
 

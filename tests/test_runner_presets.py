@@ -12,7 +12,8 @@ import pytest
 from elmo_bench.commands import bench
 from elmo_bench.commands.list import listing
 from elmo_bench.embedders.registry import UnknownEmbedderError
-from elmo_bench.runner.grid import plan_cells, select, source_identity
+from elmo_bench.runner.grid import plan_cells, select
+from elmo_bench.runner.identity import source_identity
 from elmo_bench.runner.presets import (
     DEFAULTS,
     PRESETS,

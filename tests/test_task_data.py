@@ -12,6 +12,7 @@ import pytest
 from elmo_bench import task as task_module
 from elmo_bench.cli import main
 from elmo_bench.families.classification import ClassificationTask, LabelledText
+from elmo_bench.paths import DataFolders
 from elmo_bench.runner.benchmark import flat_sources, run_benchmark
 from elmo_bench.runner.grid import plan_cells, select
 from elmo_bench.runner.presets import resolve_preset
@@ -209,8 +210,7 @@ def test_a_built_in_dataset_split_that_does_not_exist_fails_the_check(
     (tmp_path / "trec").mkdir()
     for name in ("train_5500.label", "TREC_10.label"):
         (tmp_path / "trec" / name).write_text("HUM:ind Who ?\n", encoding="latin-1")
-    monkeypatch.setenv("ELMO_BENCH_DATA", str(tmp_path))
     with pytest.raises(TaskDataError, match=r"task 'wrong_split', dev split: unknown split 'dev' "
                        r"for dataset 'trec'; expected one of train, test; fix the data file"):
-        WrongSplit().check_data()
+        WrongSplit(data_folders=DataFolders(tmp_path, tmp_path / "cache")).check_data()
     assert WrongSplit().protocol()["dataset"] == "trec" and "files" not in WrongSplit().protocol()

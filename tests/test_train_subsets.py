@@ -13,8 +13,10 @@ import pytest
 
 from elmo_bench.data.conll2003 import read_conll2003
 from elmo_bench.data.subsets import nested_subset, subset_size
+from elmo_bench.paths import DataFolders
 from elmo_bench.runner.benchmark import flat_sources
-from elmo_bench.runner.grid import cell_fingerprint, plan_cells
+from elmo_bench.runner.grid import plan_cells
+from elmo_bench.runner.identity import cell_fingerprint
 from elmo_bench.runner.presets import PresetError, resolve_preset
 from elmo_bench.runner.smoke_data import write_smoke_data
 from elmo_bench.task import discover_tasks
@@ -91,9 +93,7 @@ def test_a_bad_fraction_is_named_before_any_cell_runs(planned, bad):
 
 def sentences(tmp_path):
     write_smoke_data(tmp_path)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ELMO_BENCH_DATA", str(tmp_path))
-        return read_conll2003("train")
+    return read_conll2003("train", DataFolders(tmp_path, tmp_path / "cache"))
 
 
 def test_subsets_are_nested_deterministic_and_independent_of_file_order(tmp_path):

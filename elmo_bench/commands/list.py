@@ -17,6 +17,7 @@ from pathlib import Path
 from elmo_bench.embedders.elmo.published import PUBLISHED
 from elmo_bench.embedders.published_vectors import PUBLISHED_VECTORS
 from elmo_bench.embedders.registry import COMPARED_EMBEDDERS, SourceUse
+from elmo_bench.paths import DataFolders
 from elmo_bench.runner.presets import PRESETS, preset_summary
 from elmo_bench.task import discover_tasks
 
@@ -49,8 +50,9 @@ def listing(tasks_dirs: list[Path]) -> str:
     lines = ["Tasks:"]
     names = registry.names()
     width = max(map(len, [*names, *COMPARED_EMBEDDERS, *PRESETS]))
+    data_folders = DataFolders.from_environment()
     checked = {
-        name: registry.get(name)().check_data()
+        name: registry.get(name)(data_folders=data_folders).check_data()
         for folder in tasks_dirs
         for name in registry.names_in(folder)
     }

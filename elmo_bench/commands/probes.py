@@ -42,6 +42,7 @@ from elmo_bench.embedders.registry import (
 )
 from elmo_bench.atomic import write_atomically
 from elmo_bench.errors import UsageError
+from elmo_bench.paths import DataFolders
 from elmo_bench.settings import did_you_mean
 from elmo_bench.task import discover_tasks
 
@@ -95,11 +96,13 @@ def _run_cells(args: argparse.Namespace, sections: dict[str, dict]) -> list[Path
     registry = discover_tasks(args.tasks_dir)
     task_names, embedder_names = _names(args.tasks, "tasks"), _names(args.embedders, "embedders")
     seeds = _seeds(args.seeds)
+    data_folders = DataFolders.from_environment()
     tasks = [
         registry.get(name)(
             options=sections.get("options"),
             head=sections.get("head"),
             training=sections.get("training"),
+            data_folders=data_folders,
         )
         for name in task_names
     ]

@@ -21,6 +21,7 @@ from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import run_cell, summary_line, write_result
 from elmo_bench.devices import add_device_argument, resolve_device
 from elmo_bench.embedders.registry import COMPARED_EMBEDDERS, build_embedder
+from elmo_bench.paths import DataFolders
 from elmo_bench.settings import SettingsError, did_you_mean, parse_overrides
 from elmo_bench.task import discover_tasks
 
@@ -119,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         options=sections.get("options"),
         head=sections.get("head"),
         training=sections.get("training"),
+        data_folders=DataFolders.from_environment(),
     )
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     counts = task.check_data()  # a misconfigured task fails here, before anything is loaded

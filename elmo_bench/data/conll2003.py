@@ -16,6 +16,7 @@ from elmo_bench.data.errors import DataFormatError
 from elmo_bench.data.iob import iob1_to_iob2
 from elmo_bench.data.lines import numbered_lines
 from elmo_bench.data.sources import split_file
+from elmo_bench.paths import DataFolders
 
 _TAG_PATTERN = re.compile(r"O|[BI]-\S+")
 _DOCUMENT_START = "-DOCSTART-"
@@ -77,6 +78,7 @@ def parse_conll2003(path: Path) -> list[NerSentence]:
     return sentences
 
 
-def read_conll2003(split: str) -> list[NerSentence]:
-    """The ``"train"``, ``"dev"`` (testa) or ``"test"`` (testb) sentences of CoNLL-2003."""
-    return parse_conll2003(split_file("conll2003", split).path)
+def read_conll2003(split: str, folders: DataFolders) -> list[NerSentence]:
+    """The ``"train"``, ``"dev"`` (testa) or ``"test"`` (testb) sentences of CoNLL-2003, from
+    ``folders``."""
+    return parse_conll2003(split_file("conll2003", split, folders).path)

@@ -1,9 +1,10 @@
 """Where each dataset split is read from, and the sha256 that records which file it was.
 
-A split is read from the local data folder (``ELMO_BENCH_DATA``, laid out like the project's shared
-``data/`` folder) when the file is there. Otherwise it comes from a pinned Hugging Face Hub dataset,
-rewritten once into the cache in the original file format (see :mod:`elmo_bench.data.hub`). When
-neither works, one :class:`DataSourceError` lists what was tried and how to fix it.
+A split is read from the local data folder (:attr:`~elmo_bench.paths.DataFolders.data_dir`, by
+default ``ELMO_BENCH_DATA``, laid out like the project's shared ``data/`` folder) when the file is
+there. Otherwise it comes from a pinned Hugging Face Hub dataset, rewritten once into the cache in
+the original file format (see :mod:`elmo_bench.data.hub`). When neither works, one
+:class:`DataSourceError` lists what was tried and how to fix it.
 
 Hub pins: ``rajpurkar/squad`` is pinned to a commit. The other three were published as loading
 scripts, which ``datasets`` 3 and later no longer run; their Hub-made Parquet export
@@ -20,16 +21,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from elmo_bench import paths
 from elmo_bench.data import hub
 from elmo_bench.data.errors import DataSourceError
 from elmo_bench.data.hub import HubDataset, HubSplit
 from elmo_bench.errors import UsageError
+from elmo_bench.paths import DataFolders
 
 logger = logging.getLogger(__name__)
 
 LOCAL = "local"
-"""The ``origin`` of a split read from the ``ELMO_BENCH_DATA`` folder."""
+"""The ``origin`` of a split read from the local data folder."""
 
 
 @dataclass(frozen=True)
@@ -140,13 +141,14 @@ def dataset_source(dataset: str, split: str) -> DatasetSource:
     return source
 
 
-def _hub_cache_dir(hub_dataset: HubDataset) -> Path:
+def _hub_cache_dir(hub_dataset: HubDataset, cache_dir: Path) -> Path:
     revision = hub_dataset.revision.replace("/", "--")
-    return paths.cache_dir() / "hub" / f"{hub_dataset.repo_id.replace('/', '--')}@{revision}"
+    return cache_dir / "hub" / f"{hub_dataset.repo_id.replace('/', '--')}@{revision}"
 
 
-def split_file(dataset: str, split: str) -> SplitFile:
-    """Find (or fetch from the Hub into the cache) the file holding ``split`` of ``dataset``.
+def split_file(dataset: str, split: str, folders: DataFolders) -> SplitFile:
+    """Find in ``folders.data_dir`` (or fetch from the Hub into ``folders.cache_dir``) the file
+    holding ``split`` of ``dataset``.
 
     Raises:
         ValueError: unknown dataset or split.
@@ -156,7 +158,7 @@ def split_file(dataset: str, split: str) -> SplitFile:
     relative_path = source.files[split]
     tried = []
 
-    data_dir = paths.data_dir()
+    data_dir = folders.data_dir
     if data_dir is not None:
         local_path = data_dir / relative_path
         if local_path.is_file():
@@ -165,7 +167,7 @@ def split_file(dataset: str, split: str) -> SplitFile:
     else:
         tried.append(f"local file <ELMO_BENCH_DATA>/{relative_path}: ELMO_BENCH_DATA is not set")
 
-    hub_dir = _hub_cache_dir(source.hub)
+    hub_dir = _hub_cache_dir(source.hub, folders.cache_dir)
     hub_path = hub_dir / relative_path
     missing_package = False
     if not hub_path.is_file():

@@ -22,6 +22,7 @@ from typing import Any
 from elmo_bench.data.errors import DataFormatError
 from elmo_bench.data.sources import split_file
 from elmo_bench.data.tokenize import tokenize_many, tokenize_many_with_offsets
+from elmo_bench.paths import DataFolders
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +213,7 @@ def parse_squad(path: Path) -> SquadSplit:
     return split
 
 
-def read_squad(split: str) -> SquadSplit:
-    """SQuAD v1.1 ``"train"`` (87,599 questions) or ``"dev"`` (10,570; the reported split)."""
-    return parse_squad(split_file("squad", split).path)
+def read_squad(split: str, folders: DataFolders) -> SquadSplit:
+    """SQuAD v1.1 ``"train"`` (87,599 questions) or ``"dev"`` (10,570; the reported split), from
+    ``folders``."""
+    return parse_squad(split_file("squad", split, folders).path)

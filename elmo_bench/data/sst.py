@@ -30,6 +30,7 @@ from elmo_bench.data.errors import DataFormatError
 from elmo_bench.data.lines import numbered_lines
 from elmo_bench.data.sources import split_file
 from elmo_bench.errors import UsageError
+from elmo_bench.paths import DataFolders
 
 _TREE_TOKEN = re.compile(r"\(|\)|[^ ()]+")
 _LABELS = {"0": 0, "1": 1, "2": 2, "3": 3, "4": 4}
@@ -179,17 +180,23 @@ def sentiment_examples(
 
 
 def read_sst(
-    split: str, *, classes: int = 5, phrases: bool = False, unescape_ptb: bool = True
+    split: str,
+    folders: DataFolders,
+    *,
+    classes: int = 5,
+    phrases: bool = False,
+    unescape_ptb: bool = True,
 ) -> list[SentimentExample]:
     """SST ``"train"``, ``"dev"`` or ``"test"`` examples from the PTB trees.
 
     Args:
         split: ``"train"`` (8,544 trees), ``"dev"`` (1,101) or ``"test"`` (2,210).
+        folders: where the trees are read from.
         classes: 5 for SST-5 labels 0-4; 2 for SST-2 (neutral dropped, 0 negative, 1 positive).
         phrases: also return every labelled phrase, each distinct phrase once (see module doc).
         unescape_ptb: show tokens as raw text (``(`` rather than ``-LRB-``; see module doc).
     """
-    path = split_file("sst", split).path
+    path = split_file("sst", split, folders).path
     examples = sentiment_examples(
         parse_sst_trees(path), classes=classes, phrases=phrases, unescape_ptb=unescape_ptb
     )

@@ -22,6 +22,7 @@ from elmo_bench.data.errors import DataFormatError
 from elmo_bench.data.lines import numbered_lines
 from elmo_bench.data.sources import split_file
 from elmo_bench.errors import UsageError
+from elmo_bench.paths import DataFolders
 
 COARSE_LABELS = ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM")
 DEV_FRACTION = 0.1
@@ -95,8 +96,10 @@ def split_off_dev(questions: list[TrecQuestion]) -> tuple[list[TrecQuestion], li
     return train, dev
 
 
-def read_trec(split: str, *, granularity: str = "coarse") -> list[QuestionExample]:
-    """TREC ``"train"``, ``"dev"`` or ``"test"`` questions.
+def read_trec(
+    split: str, folders: DataFolders, *, granularity: str = "coarse"
+) -> list[QuestionExample]:
+    """TREC ``"train"``, ``"dev"`` or ``"test"`` questions, from ``folders``.
 
     ``granularity`` picks the label: ``"coarse"`` (6 classes) or ``"fine"`` (50).
     """
@@ -104,7 +107,7 @@ def read_trec(split: str, *, granularity: str = "coarse") -> list[QuestionExampl
         raise UsageError(f"unknown TREC split {split!r}; expected one of {', '.join(SPLITS)}")
     if granularity not in ("coarse", "fine"):
         raise UsageError(f"granularity must be 'coarse' or 'fine', got {granularity!r}")
-    path = split_file("trec", "test" if split == "test" else "train").path
+    path = split_file("trec", "test" if split == "test" else "train", folders).path
     questions = parse_trec(path)
     if split != "test":
         train, dev = split_off_dev(questions)

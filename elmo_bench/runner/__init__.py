@@ -5,6 +5,8 @@
 - :mod:`~elmo_bench.runner.smoke_data`: the tiny data set of the ``smoke`` preset.
 - :mod:`~elmo_bench.runner.stages`: GloVe and biLM pretraining, resumable, skipped when done.
 - :mod:`~elmo_bench.runner.grid`: cells (task, embedder, seed), result files, skip and redo.
+- :mod:`~elmo_bench.runner.identity`: what a cell's scores depend on, digested into its
+  fingerprint (settings, sources and data files by sha256).
 - :mod:`~elmo_bench.runner.executors`: local, pool and submitit executors.
 - :mod:`~elmo_bench.runner.benchmark`: one run, start to end (``elmo-bench bench``).
 

@@ -1,14 +1,11 @@
 """The benchmark grid: one cell per (task, embedder, seed), one result file per cell, resumable.
 
 :func:`plan_cells` turns resolved preset settings into :class:`CellSpec` objects: plain, picklable
-descriptions of a cell (task settings merged and validated, embedder sources, paths), each with a
-*settings fingerprint*, the digest of everything that determines its scores (task, embedder, seed,
-the task's options/head/training, the embedder's source settings that the cell reads
-(:func:`settings_read`) with the sha256 of every file they name, and the sha256 of the task's
-data files; and, only for a cell that trains on part of its training split, the fraction: a cell
-on the whole split has the fingerprint it had before fractions existed). :func:`execute_cell` runs
-one spec anywhere
-(this process, a pool worker, a submitit job) and writes
+descriptions of a cell (task settings merged and validated, embedder sources, the folders it reads
+and writes), each with its *settings fingerprint*, the digest of everything that determines its
+scores (:mod:`elmo_bench.runner.identity`). :func:`execute_cell` runs one spec anywhere (this
+process, a pool worker, a submitit job): the spec's data folders go to the task it builds, and
+from there to the readers; nothing travels through the environment. It writes
 ``results/cells/<preset>/<task>.<embedder>.seed<S>.json`` atomically with
 :func:`elmo_bench.cell.write_result`. :func:`run_grid` skips the cells whose file parses and
 carries the spec's fingerprint, so a killed run continues where it stopped, and a file that is
@@ -18,7 +15,6 @@ stale (other settings, weights or data), corrupt or partial is redone.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sys
@@ -34,20 +30,19 @@ from tqdm import tqdm
 
 from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import RESULT_FORMAT_VERSION, run_cell, summary_line, write_result
-from elmo_bench.data.sources import file_sha256
 from elmo_bench.data.subsets import check_fraction
 from elmo_bench.embedders.registry import (
     COMPARED_EMBEDDERS,
-    SourceUse,
     UnknownEmbedderError,
     build_embedder,
     source_settings,
 )
 from elmo_bench.errors import USER_ERRORS, one_line
-from elmo_bench.pretrain.bilm import CHECKPOINT_NAME
+from elmo_bench.paths import DataFolders
+from elmo_bench.runner.identity import cell_fingerprint, data_identity, settings_read, source_identity
 from elmo_bench.runner.presets import TASK_SECTIONS, PresetError
 from elmo_bench.settings import did_you_mean
-from elmo_bench.task import ROLES, Task, TaskRegistry, discover_tasks
+from elmo_bench.task import TaskRegistry, discover_tasks
 from elmo_bench.training import TrainingConfig
 
 RUNNER_KEY = "runner"
@@ -64,11 +59,13 @@ class CellSpec:
         task_settings: the task's merged ``options``, ``head`` and ``training``.
         sources: the embedder's source settings (``{"elmo.weights": path, ...}``).
         tasks_dirs: extra task folders the worker loads (absolute paths).
-        data_dir: the data folder (``ELMO_BENCH_DATA`` in the worker), or None.
-        cache_dir: ``ELMO_BENCH_CACHE`` in the worker; embeddings go to its ``embeddings/``.
+        data_dir: the local data folder the task reads, or None (see :attr:`data_folders`).
+        cache_dir: the cache folder: embeddings go to its ``embeddings/``, Hub copies of the
+            task's data to its ``hub/``.
         result_path: the cell's result file (absolute).
         threads: torch threads while the cell runs.
-        fingerprint: the settings fingerprint (see module docstring).
+        fingerprint: the settings fingerprint
+            (:func:`~elmo_bench.runner.identity.cell_fingerprint`).
         provenance: what the result records under ``runner`` besides the fingerprint (the
             pretraining stages its sources came from).
         verbose: print the cell's progress lines to stderr.
@@ -95,6 +92,13 @@ class CellSpec:
     @property
     def label(self) -> str:
         return f"{self.task}.{self.embedder}.seed{self.seed}"
+
+    @property
+    def data_folders(self) -> DataFolders:
+        """Where the cell's task reads its data."""
+        return DataFolders(
+            None if self.data_dir is None else Path(self.data_dir), Path(self.cache_dir)
+        )
 
 
 @dataclass(frozen=True)
@@ -246,68 +250,15 @@ def check_tasks_data(
         TaskDataError: a split cannot be located or read (one line: task, role, path, fix).
     """
     merged = task_settings(settings, registry, device)
-    with data_environment(data_dir, cache_dir):
-        return {name: registry.get(name)(**merged[name]).check_data() for name in settings["tasks"]}
-
-
-def data_identity(task: Task) -> dict[str, list[str]]:
-    """The sha256 of every file each role of ``task`` reads (so changed data redoes its cells).
-
-    Raises:
-        DataSourceError: a data file that cannot be found (before any cell runs).
-    """
-    return {role: [split.sha256() for split in task.data_files(role)] for role in ROLES}
+    folders = DataFolders(data_dir, cache_dir)
+    return {
+        name: registry.get(name)(**merged[name], data_folders=folders).check_data()
+        for name in settings["tasks"]
+    }
 
 
 def _section_keys(task_class: type, section: str, training_keys: set[str]) -> set[str]:
     return training_keys if section == "training" else set(getattr(task_class, section))
-
-
-# The files of a pretraining run folder (``elmo.pretrain_run``) that what is read from it depends on.
-_RUN_FOLDER_FILES = (CHECKPOINT_NAME, "vocab.txt", "options.json", "weights.hdf5")
-
-
-def source_identity(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """A source's settings with every value naming an existing file replaced by the file's sha256,
-    and every value naming a folder (a pretraining run) by the sha256 of its run files: retrained
-    weights at the same path change the fingerprint, the same weights elsewhere do not."""
-    identity: dict[str, Any] = {}
-    for key, value in settings.items():
-        path = Path(value).expanduser() if isinstance(value, str) else None
-        if path is not None and path.is_file():
-            identity[key] = {"sha256": file_sha256(path)}
-        elif path is not None and path.is_dir():
-            identity[key] = {
-                "folder_sha256": {name: file_sha256(path / name) for name in _RUN_FOLDER_FILES
-                                  if (path / name).is_file()}
-            }
-        else:
-            identity[key] = value
-    return identity
-
-
-SPEED_ONLY_SETTINGS = frozenset({"compile"})
-"""Source settings that do not change the vectors (ELMo's ``compile`` fuses the LSTM's element-wise
-step; a test holds its vectors to the eager ones), so not part of a cell's fingerprint."""
-
-
-def settings_read(source: str, settings: Mapping[str, Any], uses: Sequence[SourceUse]) -> dict[str, Any]:
-    """The settings of ``source`` that a cell reading it through ``uses`` depends on.
-
-    ``elmo.pretrain_run`` (a run folder, identified by its checkpoint too) counts only where it is
-    read: for language-model fine-tuning, or as the weights when no options/weights or published
-    model are given. A frozen or unfrozen ELMo given by its weight files does not depend on the
-    pretraining checkpoint, so its cells stay valid where the same weights come with another (or
-    no) checkpoint, e.g. a run resumed on another machine. :data:`SPEED_ONLY_SETTINGS` are left
-    out: they change how fast the vectors come, not the vectors.
-    """
-    read = {key: value for key, value in settings.items() if key not in SPEED_ONLY_SETTINGS}
-    if source == "elmo" and read.get("pretrain_run") is not None:
-        weights_given = read.get("model") is not None or read.get("weights") is not None
-        fine_tuned = any(use.adaptation == "lm-finetuned" for use in uses)
-        if weights_given and not fine_tuned:
-            del read["pretrain_run"]
-    return read
 
 
 def train_fraction(settings: Mapping[str, Any]) -> float | None:
@@ -325,35 +276,6 @@ def train_fraction(settings: Mapping[str, Any]) -> float | None:
     except ValueError as error:
         raise PresetError(str(error)) from None
     return None if fraction == 1 else fraction
-
-
-def cell_fingerprint(
-    task: str,
-    embedder: str,
-    seed: int,
-    merged_task_settings: Mapping[str, Any],
-    source_identities: Mapping[str, Any],
-    data: Mapping[str, Any],
-    fraction: float | None = None,
-) -> str:
-    """Digest of everything that determines a cell's scores (see the module docstring).
-
-    ``fraction`` (below 1, from :func:`train_fraction`) enters the digest only when given, so that
-    every cell on a whole training split keeps the fingerprint it had before fractions existed.
-    """
-    identity = {
-        "format_version": RESULT_FORMAT_VERSION,
-        "task": task,
-        "embedder": embedder,
-        "seed": seed,
-        "task_settings": merged_task_settings,
-        "sources": source_identities,
-        "data": data,
-    }
-    if fraction is not None:
-        identity["train_fraction"] = fraction
-    text = json.dumps(identity, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def plan_cells(
@@ -375,7 +297,8 @@ def plan_cells(
         registry: the loaded tasks.
         sources: flat embedder source settings (``{"elmo.weights": path, ...}``, every key).
         cells_dir: where the result files go.
-        tasks_dirs, data_dir, cache_dir: what the workers load and read.
+        tasks_dirs, data_dir, cache_dir: what the workers load and read (data_dir None: no local
+            data folder, every split from the Hub copies in cache_dir).
         device: the resolved device (``cpu``/``cuda``).
         provenance: recorded in every result under ``runner`` (the stages).
         verbose: cells print their progress lines.
@@ -383,8 +306,11 @@ def plan_cells(
     by_source = source_settings(sources)
     merged = task_settings(settings, registry, device)
     fraction = train_fraction(settings)
-    with data_environment(data_dir, cache_dir):
-        data = {name: data_identity(registry.get(name)(**merged[name])) for name in settings["tasks"]}
+    folders = DataFolders(data_dir, cache_dir)
+    data = {
+        name: data_identity(registry.get(name)(**merged[name], data_folders=folders))
+        for name in settings["tasks"]
+    }
     identities: dict[str, dict[str, Any]] = {}  # by the JSON of the settings read
     specs = []
     for task in settings["tasks"]:
@@ -445,33 +371,14 @@ def finished_result(spec: CellSpec) -> dict[str, Any] | None:
 
 
 @contextlib.contextmanager
-def data_environment(data_dir: str | Path | None, cache_dir: str | Path) -> Iterator[None]:
-    """``ELMO_BENCH_DATA`` (when ``data_dir`` is given) and ``ELMO_BENCH_CACHE`` set for the block,
-    restored after: the readers find their files through them."""
-    saved = {name: os.environ.get(name) for name in ("ELMO_BENCH_DATA", "ELMO_BENCH_CACHE")}
-    if data_dir is not None:
-        os.environ["ELMO_BENCH_DATA"] = str(data_dir)
-    os.environ["ELMO_BENCH_CACHE"] = str(cache_dir)
+def _torch_threads(threads: int) -> Iterator[None]:
+    """torch uses ``threads`` threads for the block; restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
         yield
     finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-@contextlib.contextmanager
-def _cell_environment(spec: CellSpec) -> Iterator[None]:
-    """The spec's data/cache folders in the environment and its torch threads, restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(spec.threads)
-    try:
-        with data_environment(spec.data_dir, spec.cache_dir):
-            yield
-    finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
 
 
 def run_cell_spec(spec: CellSpec) -> dict[str, Any]:
@@ -483,9 +390,9 @@ def run_cell_spec(spec: CellSpec) -> dict[str, Any]:
     finished = finished_result(spec)
     if finished is not None:
         return finished
-    with _cell_environment(spec):
+    with _torch_threads(spec.threads):
         registry = discover_tasks(spec.tasks_dirs)
-        task = registry.get(spec.task)(**spec.task_settings)
+        task = registry.get(spec.task)(**spec.task_settings, data_folders=spec.data_folders)
         embedder = build_embedder(spec.embedder, spec.sources)
         def log(line: str) -> None:
             print(f"[{spec.label}] {line}", file=sys.stderr, flush=True)
