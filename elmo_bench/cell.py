@@ -41,13 +41,11 @@ from elmo_bench.embedded_split import EmbeddedSplit, embed_split
 from elmo_bench.embedders.registry import ComparedEmbedder
 from elmo_bench.finetune.adapt import adapt_to_task
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput
-from elmo_bench.metrics.per_example import outcomes_from_record
+from elmo_bench.metrics.per_example import OutcomeRecordError, checked_outcomes
 from elmo_bench.task import ROLES, Task
 from elmo_bench.training import UNFROZEN_MODULE, evaluate_examples, train_head
 
 RESULT_FORMAT_VERSION = 2
-# Per-example records must give back the reported score up to floating-point summation order.
-_RECOMPUTE_TOLERANCE = 1e-9
 _PACKAGES = ("torch", "numpy", "pytorch-crf", "seqeval", "scikit-learn", "spacy", "h5py")
 _REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -141,13 +139,10 @@ def _checked_per_example(
 ) -> dict[str, Any]:
     """``record`` after checking that it gives back the main score; raises RuntimeError (a bug in
     the family's ``per_example``) when it does not."""
-    recomputed = float(outcomes_from_record(record).score(task.main_score))
-    reported = float(scores[task.main_score])
-    if abs(recomputed - reported) > _RECOMPUTE_TOLERANCE:
-        raise RuntimeError(
-            f"task {task.name!r}: the {role} per-example outcomes give {task.main_score} "
-            f"{recomputed!r}, the scorer {reported!r}"
-        )
+    try:
+        checked_outcomes(record, task.main_score, float(scores[task.main_score]))
+    except OutcomeRecordError as error:
+        raise RuntimeError(f"task {task.name!r}, {role} split: {error}") from error
     return record
 
 

@@ -368,7 +368,10 @@ def test_inconsistent_cells_are_errors_naming_the_files(tmp_path):
     lying = classification_cell("sent", "glove", 1, GOLD, flipped(GOLD))
     lying["main_score"]["value"] = 0.5
     write_cells(folder, [good, lying])
-    with pytest.raises(CellFileError, match=r"sent\.glove\.seed1\.json: per_example\.test gives"):
+    with pytest.raises(
+        CellFileError,
+        match=r"sent\.glove\.seed1\.json: per_example\.test: the per-example outcomes give accuracy",
+    ):
         build_report(folder, tmp_path / "out")
     (folder / "sent.glove.seed1.json").unlink()
     (folder / "copy.json").write_text(json.dumps(good), encoding="utf-8")

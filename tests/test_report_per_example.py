@@ -13,7 +13,9 @@ from elmo_bench.cell import write_result
 from elmo_bench.metrics.classification import classification_scores
 from elmo_bench.metrics.ner import span_f1
 from elmo_bench.metrics.per_example import (
+    SCORE_TOLERANCE,
     OutcomeRecordError,
+    checked_outcomes,
     classification_record,
     decode_numbers,
     encode_numbers,
@@ -117,6 +119,13 @@ def test_a_score_the_record_cannot_give_is_an_error():
     outcomes = outcomes_from_record(squad_record(["x"], [["x"]]))
     with pytest.raises(OutcomeRecordError, match="not 'accuracy'"):
         outcomes.score("accuracy")
+
+
+def test_the_derived_score_is_held_to_the_reported_one():
+    record = classification_record(["a", "b", "a", "b"], ["a", "b", "b", "b"])  # accuracy 0.75
+    assert checked_outcomes(record, "accuracy", 0.75 + SCORE_TOLERANCE / 2).n_examples == 4
+    with pytest.raises(OutcomeRecordError, match=r"give accuracy 0\.75, but the reported score is 0\.5"):
+        checked_outcomes(record, "accuracy", 0.5)
 
 
 def assert_reproduces(result: dict) -> None:

@@ -22,6 +22,9 @@ shortest round-trip form), so a record is compact and reads back bit for bit.
 Each record turns into :class:`ExampleOutcomes`: a matrix of additive counts, one row per example,
 and the function from summed counts to scores. Summing rows picked with replacement and applying
 the function gives the scores of a bootstrap resample, for many resamples at once.
+:func:`checked_outcomes` is the one place that derives a split's score from its record and holds
+it to the score the task's scorer reported (the cell that writes a record and the report that
+reads it both check it there).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ from elmo_bench.metrics.ner import sentence_span_counts
 from elmo_bench.metrics.squad import question_scores
 
 ARRAY_ENCODING = "space-separated decimal"
+SCORE_TOLERANCE = 1e-9
+"""How far the score derived from a record may be from the scorer's: floating-point summation
+order, nothing more."""
 
 
 class OutcomeRecordError(ElmoBenchError, ValueError):
@@ -283,3 +289,21 @@ def outcomes_from_record(record: Mapping[str, Any]) -> ExampleOutcomes:
     else:
         counts = _squad_counts(arrays)
     return ExampleOutcomes(kind=kind, counts=counts)
+
+
+def checked_outcomes(record: Mapping[str, Any], metric: str, reported: float) -> ExampleOutcomes:
+    """:func:`outcomes_from_record`, after checking that the record gives back the score
+    ``reported`` for ``metric`` (within :data:`SCORE_TOLERANCE`).
+
+    Raises:
+        OutcomeRecordError: the record is malformed, cannot give ``metric``, or gives another
+            score; the message says which.
+    """
+    outcomes = outcomes_from_record(record)
+    derived = float(outcomes.score(metric))
+    if abs(derived - reported) > SCORE_TOLERANCE:
+        raise OutcomeRecordError(
+            f"the per-example outcomes give {metric} {derived!r}, but the reported score is "
+            f"{reported!r}"
+        )
+    return outcomes

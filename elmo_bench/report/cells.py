@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from elmo_bench.errors import ElmoBenchError
-from elmo_bench.metrics.per_example import ExampleOutcomes, OutcomeRecordError, outcomes_from_record
+from elmo_bench.metrics.per_example import ExampleOutcomes, OutcomeRecordError, checked_outcomes
 
 READABLE_FORMAT_VERSIONS = (1, 2)
-# Per-example records must give back the reported score up to floating-point summation order.
-RECOMPUTE_TOLERANCE = 1e-9
 # Recorded mix weights are softmax outputs rounded to 6 decimals.
 MIX_SUM_TOLERANCE = 1e-3
 
@@ -224,14 +222,9 @@ def _outcomes(
     record = fields.get("per_example.test", dict)
     examples_sha256 = fields.get("per_example.test.examples_sha256", str)
     try:
-        outcomes = outcomes_from_record(record)
-        recomputed = float(outcomes.score(metric))
+        outcomes = checked_outcomes(record, metric, score)
     except OutcomeRecordError as error:
         raise fields.error(f"per_example.test: {error}") from None
-    if abs(recomputed - score) > RECOMPUTE_TOLERANCE:
-        raise fields.error(
-            f"per_example.test gives {metric} {recomputed!r} but main_score.value is {score!r}"
-        )
     return outcomes, None, examples_sha256
 
 
