@@ -27,8 +27,15 @@ def test_lm_finetuning_adapts_to_the_task_text_and_is_cached(tiny_pretrain_run, 
     assert record["dev_perplexity_after"]["mean_ppl"] < 0.8 * record["dev_perplexity_before"]["mean_ppl"]
     assert not (first.options.parent / "checkpoint.pt").exists()
 
-    adapted = ElmoEmbedder.from_files(first.options, first.weights)
-    original = ElmoEmbedder.from_files(tiny_pretrain_run / "options.json", tiny_pretrain_run / "weights.hdf5")
+    original = ElmoEmbedder.from_files(
+        tiny_pretrain_run / "options.json", tiny_pretrain_run / "weights.hdf5", dtype="bfloat16",
+        max_batch_tokens=512,
+    )
+    adapted = original.with_weights(first.options, first.weights)
+    assert (adapted.dtype, adapted.max_batch_tokens) == ("bfloat16", 512)  # run as the original
+    assert adapted.fingerprint == ElmoEmbedder.from_files(
+        first.options, first.weights, dtype="bfloat16"
+    ).fingerprint
     sentence = [["who", "wrote", "Hamlet", "?"]]
     assert not torch.allclose(adapted.embed(sentence).activations, original.embed(sentence).activations)
 

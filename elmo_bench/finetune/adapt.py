@@ -1,7 +1,9 @@
 """Adapting a compared embedder to one task before its cell runs.
 
 An ``lm-finetuned`` part gets the biLM fine-tuned on the task's training text
-(:mod:`elmo_bench.finetune.lm`; cached), loaded as an ordinary frozen ELMo; an ``unfrozen`` part
+(:mod:`elmo_bench.finetune.lm`; cached), run as the part's ELMo runs (the part's embedder passes
+its runtime settings on: :meth:`~elmo_bench.embedders.elmo.embedder.ElmoEmbedder.with_weights`),
+frozen; an ``unfrozen`` part
 gets the trainable :class:`~elmo_bench.finetune.unfrozen.UnfrozenElmo` that the head will own.
 Frozen parts are left as they are.
 """
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from elmo_bench.embedders.registry import ComparedEmbedder, EmbedderPart, load_source
+from elmo_bench.embedders.registry import ComparedEmbedder, EmbedderPart
 from elmo_bench.finetune.lm import LmFinetuneSettings, adapted_bilm
 from elmo_bench.finetune.unfrozen import UnfrozenElmo
 from elmo_bench.settings import SettingsError
@@ -58,11 +60,8 @@ def _lm_finetuned_part(
         _distinct_sequences(task, examples["dev"]),
         schedule, cache_root,
     )
-    loaded = load_source(
-        "elmo", {**settings, "model": None, "pretrain_run": None, "options": str(adapted.options),
-                 "weights": str(adapted.weights)},
-    )
-    return dataclasses.replace(part, embedder=loaded), adapted.record
+    embedder = part.embedder.with_weights(adapted.options, adapted.weights)
+    return dataclasses.replace(part, embedder=embedder), adapted.record
 
 
 def adapt_to_task(

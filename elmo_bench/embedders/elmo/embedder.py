@@ -147,6 +147,7 @@ class ElmoEmbedder(Embedder):
         self.bilm = bilm.eval().requires_grad_(False).to(device=self.device, dtype=DTYPES[dtype])
         self.max_batch_tokens = max_batch_tokens
         self.max_batch_size = max_batch_size
+        self.compiled = compile
         self._weights_sha256 = weights_sha256 or self._parameters_sha256()
         if compile:
             self.bilm.lstm.compile_cell()
@@ -163,6 +164,20 @@ class ElmoEmbedder(Embedder):
 
         options_path, weights_path = published_files(name)
         return cls.from_files(options_path, weights_path, **kwargs)
+
+    def with_weights(self, options_path: str | Path, weights_path: str | Path) -> "ElmoEmbedder":
+        """The biLM of another ``options.json`` + ``weights.hdf5`` pair (this one's biLM adapted to
+        a task, say) run the way this embedder runs: same dtype, batch sizes, device and
+        compilation."""
+        return type(self).from_files(
+            options_path,
+            weights_path,
+            dtype=self.dtype,
+            max_batch_tokens=self.max_batch_tokens,
+            max_batch_size=self.max_batch_size,
+            device=self.device,
+            compile=self.compiled,
+        )
 
     @property
     def n_layers(self) -> int:
