@@ -4,9 +4,9 @@ Each example of a split has one or more token sequences (a sentence; a question 
 The split's distinct sequences are embedded once per source embedder through the
 :class:`~elmo_bench.cache.EmbeddingCache` (SQuAD's contexts, shared by about five questions each,
 are embedded once); examples refer to them by index. Batches are read from the memory-mapped
-fp16 entries and converted to float32 tensors. An unfrozen embedder part (one that trains with the
-head) is not cached: its :class:`UnfrozenSequences` computes the batch's layers, with gradients,
-every time a batch is drawn.
+fp16 entries and converted to float32 tensors, together with the batch's tokens. An unfrozen
+embedder part (one that trains with the head) is not cached: its trainable module computes the
+batch's layers from the batch's tokens, with gradients, every time a batch is drawn.
 """
 
 from __future__ import annotations
@@ -24,35 +24,18 @@ from elmo_bench.heads.scalar_mix_input import WordInputs
 
 
 @dataclass(frozen=True)
-class UnfrozenSequences:
-    """A split's distinct sequences, embedded at every batch by a trainable module.
-
-    Attributes:
-        sequences: the distinct token sequences.
-        module: ``sentences -> [n_layers, batch, max_len, dim]`` (an
-            :class:`~elmo_bench.finetune.unfrozen.UnfrozenElmo`, owned by the head).
-    """
-
-    sequences: list[tuple[str, ...]]
-    module: torch.nn.Module
-
-    def batch_layers(self, sequence_ids: Sequence[int], lengths: Sequence[int]) -> torch.Tensor:
-        """``[n_layers, batch, max(lengths), dim]`` of the sequences cut to ``lengths``."""
-        return self.module(
-            [self.sequences[i][:length] for i, length in zip(sequence_ids, lengths, strict=True)]
-        )
-
-
-@dataclass(frozen=True)
 class EmbeddedSplit:
     """Examples of one split, their sequences' indices, and one cache entry per embedder part.
 
     Attributes:
         examples: the task's examples.
-        sequence_ids: per example, the index of each of its token sequences.
+        sequences: the split's distinct token sequences.
+        sequence_ids: per example, the index in ``sequences`` of each of its token sequences.
         sequence_lengths: int64 ``[n_sequences]``.
         tables: per embedder part, the cached vectors of all sequences (or, for an unfrozen
-            part, the sequences and the module that embeds them).
+            part, the module that embeds a batch's tokens:
+            ``list[list[str]] -> [n_layers, batch, max_len, dim]``, an
+            :class:`~elmo_bench.finetune.unfrozen.UnfrozenElmo` owned by the head).
         layer_selections: per embedder part, the layer indices to read (None: all).
         lookups: per embedder part, how its entry was obtained (hit or computed, seconds; None
             for an unfrozen part).
@@ -60,9 +43,10 @@ class EmbeddedSplit:
     """
 
     examples: list[Any]
+    sequences: list[tuple[str, ...]]
     sequence_ids: list[tuple[int, ...]]
     sequence_lengths: np.ndarray
-    tables: tuple[EmbeddedSequences | UnfrozenSequences, ...]
+    tables: tuple[EmbeddedSequences | torch.nn.Module, ...]
     layer_selections: tuple[tuple[int, ...] | None, ...]
     lookups: tuple[CacheLookup | None, ...]
     device: torch.device
@@ -82,15 +66,18 @@ class EmbeddedSplit:
         )
 
     def word_inputs(self, sequence_ids: Sequence[int], max_tokens: int | None = None) -> WordInputs:
-        """Padded float32 layers of the given sequences (at most ``max_tokens`` each).
+        """The given sequences (at most ``max_tokens`` tokens each) and their padded float32 layers.
 
         Returns:
-            :class:`WordInputs` with one ``[n_layers_i, batch, time, dim_i]`` tensor per part and
-            a ``[batch, time]`` mask.
+            :class:`WordInputs` with the tokens, one ``[n_layers_i, batch, time, dim_i]`` tensor
+            per part and a ``[batch, time]`` mask.
         """
         lengths = [int(self.sequence_lengths[i]) for i in sequence_ids]
         if max_tokens is not None:
             lengths = [min(length, max_tokens) for length in lengths]
+        tokens = [
+            list(self.sequences[i][:length]) for i, length in zip(sequence_ids, lengths, strict=True)
+        ]
         time = max(lengths)
         mask = torch.zeros(len(sequence_ids), time, dtype=torch.bool)
         for row, length in enumerate(lengths):
@@ -98,8 +85,8 @@ class EmbeddedSplit:
         mask = mask.to(self.device)
         layers = []
         for table, selection in zip(self.tables, self.layer_selections, strict=True):
-            if isinstance(table, UnfrozenSequences):
-                computed = table.batch_layers(sequence_ids, lengths).to(self.device)
+            if isinstance(table, torch.nn.Module):  # unfrozen: embedded now, with gradients
+                computed = table(tokens).to(self.device)
                 layers.append(computed if selection is None else computed[list(selection)])
                 continue
             n_layers = len(selection) if selection is not None else table.n_layers
@@ -110,7 +97,7 @@ class EmbeddedSplit:
             layers.append(
                 torch.from_numpy(padded).to(self.device).permute(2, 0, 1, 3)
             )  # [n_layers, B, T, D]
-        return WordInputs(tuple(layers), mask)
+        return WordInputs(tokens, tuple(layers), mask)
 
 
 def embed_split(
@@ -142,7 +129,7 @@ def embed_split(
     sequences = list(index_of)
     unfrozen = unfrozen or {}
     lookups: list[CacheLookup | None] = []
-    tables: list[EmbeddedSequences | UnfrozenSequences] = []
+    tables: list[EmbeddedSequences | torch.nn.Module] = []
     by_source: dict[str, CacheLookup] = {}
     for part in embedder.parts:
         source = part.use.source
@@ -150,7 +137,7 @@ def embed_split(
             if source not in unfrozen:
                 raise ValueError(f"embed_split: no trainable module given for the unfrozen {source!r}")
             lookups.append(None)
-            tables.append(UnfrozenSequences(sequences, unfrozen[source]))
+            tables.append(unfrozen[source])
             continue
         # A source read by several parts is looked up once.
         if source not in by_source:
@@ -159,6 +146,7 @@ def embed_split(
         tables.append(by_source[source].entry)
     return EmbeddedSplit(
         examples=examples,
+        sequences=sequences,
         sequence_ids=sequence_ids,
         sequence_lengths=np.array([len(sequence) for sequence in sequences], dtype=np.int64),
         tables=tuple(tables),

@@ -6,6 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from elmo_bench.cache import EmbeddingCache
+from elmo_bench.embedded_split import embed_split
+from elmo_bench.embedders.registry import build_embedder
 from elmo_bench.heads.classifier import BiLstmPoolingClassifier
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput, InputSpec, WordInputs
 from elmo_bench.heads.span_qa import BidafSpanHead
@@ -26,7 +29,7 @@ def word_inputs(lengths, generator, specs=(ELMO, GLOVE)) -> WordInputs:
         * mask[None, :, :, None]
         for spec in specs
     )
-    return WordInputs(layers, mask)
+    return WordInputs([[f"w{i}" for i in range(length)] for length in lengths], layers, mask)
 
 
 def loss_after_steps(head, loss_fn, steps=5) -> tuple[float, float]:
@@ -96,7 +99,9 @@ def test_classifier_step_lowers_loss_and_classifies():
     assert set(head.classify(inputs)) <= {"neg", "pos"}
     # Padding does not change a sequence's logits.
     head.eval()
-    alone = WordInputs(tuple(layers[:, 3:4, :1] for layers in inputs.layers), inputs.mask[3:4, :1])
+    alone = WordInputs(
+        [inputs.tokens[3][:1]], tuple(layers[:, 3:4, :1] for layers in inputs.layers), inputs.mask[3:4, :1]
+    )
     torch.testing.assert_close(head.logits(alone)[0], head.logits(inputs)[3], atol=1e-5, rtol=1e-5)
 
 
@@ -122,3 +127,14 @@ def test_span_head_step_lowers_loss_and_decodes_valid_spans():
         assert 0 <= start <= end < length and end - start < 2
     start_logits, _ = head.span_logits(question, context)
     assert torch.isinf(start_logits[1, 4:]).all()
+
+
+def test_a_batch_carries_its_tokens_cut_as_its_layers(tmp_path):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("the 0.1 0.2\ncat 0.3 0.4\nsat 0.5 0.6\n", encoding="utf-8")
+    embedder = build_embedder("glove", {"glove.vectors": str(vectors)})
+    examples = [("the", "cat", "sat"), ("cat",)]
+    split = embed_split(examples, lambda example: (example,), embedder, EmbeddingCache(tmp_path / "cache"))
+    inputs = split.word_inputs([0, 1], max_tokens=2)
+    assert inputs.tokens == [["the", "cat"], ["cat"]]
+    assert inputs.mask.sum(dim=1).tolist() == [len(tokens) for tokens in inputs.tokens]

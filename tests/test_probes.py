@@ -76,7 +76,7 @@ def test_linear_probe_learns_a_separable_labelling_and_respects_padding():
     lengths = torch.tensor([5, 3])
     mask = torch.arange(5)[None, :] < lengths[:, None]
     layers = torch.randn(3, 2, 5, 4) * mask[None, :, :, None]
-    inputs = WordInputs((layers,), mask)
+    inputs = WordInputs([["w"] * 5, ["w"] * 3], (layers,), mask)
     labels = (layers[2, :, :, 0] > 0).long()  # decided by one feature of the top layer
     optimizer = torch.optim.Adam(probe.parameters(), lr=0.1)
     first = probe.loss(inputs, labels).item()

@@ -49,16 +49,25 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class WordInputs:
-    """A batch of token sequences as the frozen embedders saw them.
+    """A batch of token sequences: their tokens, and their layers as the embedders computed them.
 
     Attributes:
+        tokens: the tokens of each sequence (``len(tokens[b])`` real positions of row ``b``), for
+            a head that reads more than the embedders' vectors (characters, say).
         layers: one float tensor ``[n_layers_i, batch, time, dim_i]`` per embedder; zeros at
             padding.
         mask: ``[batch, time]`` bool, True at real tokens.
     """
 
+    tokens: list[list[str]]
     layers: tuple[torch.Tensor, ...]
     mask: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if len(self.tokens) != self.mask.shape[0]:
+            raise ValueError(
+                f"WordInputs: {len(self.tokens)} token sequences for a batch of {self.mask.shape[0]}"
+            )
 
     @property
     def lengths(self) -> torch.Tensor:
