@@ -39,11 +39,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, ClassVar
 
-from torch import nn
-
 from elmo_bench.data.errors import DataSourceError
 from elmo_bench.data.sources import SOURCES, SplitFile, split_file
 from elmo_bench.errors import ElmoBenchError
+from elmo_bench.heads.scalar_mix_input import EmbeddingInput
+from elmo_bench.heads.task_head import TaskHead
 from elmo_bench.paths import DataFolders
 from elmo_bench.settings import did_you_mean, merge_settings
 from elmo_bench.training import TrainingConfig
@@ -264,18 +264,18 @@ class Task(ABC):
     # ------------------------------------------------------------------------------ head and metric
 
     @abstractmethod
-    def build_head(self, embedding_input: nn.Module, train_examples: Sequence[Any]) -> nn.Module:
-        """The task head on top of ``embedding_input`` (an
-        :class:`~elmo_bench.heads.scalar_mix_input.EmbeddingInput`); label sets come from
-        ``train_examples``. Hyper-parameters come from ``self.head``."""
+    def build_head(self, embedding_input: EmbeddingInput, train_examples: Sequence[Any]) -> TaskHead:
+        """The task head (an ``nn.Module`` and a :class:`~elmo_bench.heads.task_head.TaskHead`)
+        on top of ``embedding_input``; label sets come from ``train_examples``. Hyper-parameters
+        come from ``self.head``."""
 
     @abstractmethod
-    def batch_loss(self, head: nn.Module, split: Any, indices: Sequence[int]) -> Any:
+    def batch_loss(self, head: TaskHead, split: Any, indices: Sequence[int]) -> Any:
         """Mean training loss (a scalar tensor) of examples ``indices`` of ``split`` (an
         :class:`~elmo_bench.embedded_split.EmbeddedSplit`)."""
 
     @abstractmethod
-    def predict(self, head: nn.Module, split: Any, indices: Sequence[int]) -> list[Any]:
+    def predict(self, head: TaskHead, split: Any, indices: Sequence[int]) -> list[Any]:
         """Predictions for examples ``indices`` of ``split``, in that order."""
 
     @abstractmethod

@@ -11,7 +11,7 @@ from elmo_bench.embedded_split import embed_split
 from elmo_bench.embedders.registry import build_embedder
 from elmo_bench.heads.classifier import BiLstmPoolingClassifier
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput, InputSpec, WordInputs
-from elmo_bench.heads.span_qa import BidafSpanHead
+from elmo_bench.heads.span_qa import BidafSpanHead, QuestionAndContext
 from elmo_bench.heads.tagger import BiLstmCrfTagger
 
 ELMO = InputSpec(n_layers=3, dim=6, mix=True, dropout=0.5, mix_l2=0.001)
@@ -82,7 +82,7 @@ def test_tagger_step_lowers_loss_and_decodes_each_token():
     tags = torch.tensor([[0, 1, 2, 2], [2, 0, 0, 0], [0, 2, 2, 0]])
     first, last = loss_after_steps(head, lambda: head.loss(inputs, tags))
     assert last < first
-    decoded = head.decode(inputs)
+    decoded = head.predict(inputs)
     assert [len(path) for path in decoded] == [4, 2, 3]
     assert all(tag in head.labels for path in decoded for tag in path)
 
@@ -96,7 +96,7 @@ def test_classifier_step_lowers_loss_and_classifies():
     labels = torch.tensor([0, 1, 1, 0])
     first, last = loss_after_steps(head, lambda: head.loss(inputs, labels))
     assert last < first
-    assert set(head.classify(inputs)) <= {"neg", "pos"}
+    assert set(head.predict(inputs)) <= {"neg", "pos"}
     # Padding does not change a sequence's logits.
     head.eval()
     alone = WordInputs(
@@ -116,16 +116,16 @@ def test_span_head_step_lowers_loss_and_decodes_valid_spans():
         EmbeddingInput([ELMO]), hidden_size=6, modelling_layers=2, dropout=0.1, max_answer_tokens=2
     )
     generator = torch.Generator().manual_seed(3)
-    question = word_inputs([3, 2], generator, specs=(ELMO,))
-    context = word_inputs([7, 4], generator, specs=(ELMO,))
-    first_token, last_token = torch.tensor([2, 1]), torch.tensor([3, 1])
-    first, last = loss_after_steps(
-        head, lambda: head.loss(question, context, first_token, last_token)
+    inputs = QuestionAndContext(
+        question=word_inputs([3, 2], generator, specs=(ELMO,)),
+        context=word_inputs([7, 4], generator, specs=(ELMO,)),
     )
+    answer_tokens = torch.tensor([[2, 3], [1, 1]])
+    first, last = loss_after_steps(head, lambda: head.loss(inputs, answer_tokens))
     assert last < first
-    for (start, end), length in zip(head.best_spans(question, context), [7, 4], strict=True):
+    for (start, end), length in zip(head.predict(inputs), [7, 4], strict=True):
         assert 0 <= start <= end < length and end - start < 2
-    start_logits, _ = head.span_logits(question, context)
+    start_logits, _ = head.span_logits(inputs)
     assert torch.isinf(start_logits[1, 4:]).all()
 
 

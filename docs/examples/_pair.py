@@ -20,6 +20,7 @@ from torch import nn
 from elmo_bench.embedded_split import EmbeddedSplit
 from elmo_bench.heads.lstm import bidirectional_lstm, run_lstm
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput, WordInputs
+from elmo_bench.heads.task_head import TaskHead
 from elmo_bench.metrics.classification import classification_scores
 from elmo_bench.metrics.per_example import classification_record
 from elmo_bench.task import Task
@@ -34,8 +35,13 @@ class SentencePair:
     label: str
 
 
+SentencePairInputs = tuple[WordInputs, WordInputs]
+"""What the pair head reads for a batch: the first sentences and the second ones."""
+
+
 class PairClassifier(nn.Module):
-    """Assigns each sentence pair one of ``labels``.
+    """Assigns each sentence pair one of ``labels``; a
+    :class:`~elmo_bench.heads.task_head.TaskHead` reading :data:`SentencePairInputs`.
 
     Args:
         embedding_input: turns the embedders' layers into word vectors (kept as
@@ -68,19 +74,20 @@ class PairClassifier(nn.Module):
         encoded = run_lstm(self.lstm, self.embedding_input(inputs), inputs.mask)  # [B, T, 2H]
         return encoded.masked_fill(~inputs.mask.unsqueeze(-1), float("-inf")).max(dim=1).values
 
-    def logits(self, first: WordInputs, second: WordInputs) -> torch.Tensor:
+    def logits(self, inputs: SentencePairInputs) -> torch.Tensor:
         """``[B, n_labels]``."""
+        first, second = inputs
         u, v = self.encode(first), self.encode(second)
         return self.feed_forward(torch.cat([u, v, (u - v).abs(), u * v], dim=-1))
 
-    def loss(self, first: WordInputs, second: WordInputs, label_ids: torch.Tensor) -> torch.Tensor:
+    def loss(self, inputs: SentencePairInputs, label_ids: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy of ``label_ids [B]``, plus the mix regularisation."""
-        loss = nn.functional.cross_entropy(self.logits(first, second), label_ids)
+        loss = nn.functional.cross_entropy(self.logits(inputs), label_ids)
         return loss + self.embedding_input.regularization_loss()
 
-    def classify(self, first: WordInputs, second: WordInputs) -> list[str]:
+    def predict(self, inputs: SentencePairInputs) -> list[str]:
         """The most probable label of each pair."""
-        return [self.labels[i] for i in self.logits(first, second).argmax(dim=-1).tolist()]
+        return [self.labels[i] for i in self.logits(inputs).argmax(dim=-1).tolist()]
 
 
 class PairClassificationTask(Task):
@@ -103,23 +110,23 @@ class PairClassificationTask(Task):
         labels = sorted({example.label for example in train_examples})
         return PairClassifier(embedding_input, labels, **self.head)
 
-    def _inputs(self, split: EmbeddedSplit, indices: Sequence[int]) -> tuple[WordInputs, WordInputs]:
+    def _inputs(self, split: EmbeddedSplit, indices: Sequence[int]) -> SentencePairInputs:
         """The embedded first and second sentences of examples ``indices``."""
         first = split.word_inputs([split.sequence_ids[i][0] for i in indices])
         return first, split.word_inputs([split.sequence_ids[i][1] for i in indices])
 
     def batch_loss(
-        self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]
+        self, head: TaskHead, split: EmbeddedSplit, indices: Sequence[int]
     ) -> torch.Tensor:
-        first, second = self._inputs(split, indices)
+        inputs = self._inputs(split, indices)
         label_ids = {label: index for index, label in enumerate(head.labels)}
         targets = torch.tensor(
-            [label_ids[split.examples[i].label] for i in indices], device=first.mask.device
+            [label_ids[split.examples[i].label] for i in indices], device=inputs[0].mask.device
         )
-        return head.loss(first, second, targets)
+        return head.loss(inputs, targets)
 
-    def predict(self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]) -> list[str]:
-        return head.classify(*self._inputs(split, indices))
+    def predict(self, head: TaskHead, split: EmbeddedSplit, indices: Sequence[int]) -> list[str]:
+        return head.predict(self._inputs(split, indices))
 
     def score(self, examples: Sequence[SentencePair], predictions: Sequence[str]) -> dict[str, Any]:
         scores = classification_scores([example.label for example in examples], predictions)

@@ -9,11 +9,11 @@ from typing import Any, ClassVar
 
 import torch
 from sklearn.metrics import precision_recall_fscore_support
-from torch import nn
 
 from elmo_bench.embedded_split import EmbeddedSplit
 from elmo_bench.heads.classifier import BiLstmPoolingClassifier
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput
+from elmo_bench.heads.task_head import TaskHead
 from elmo_bench.metrics.classification import classification_scores
 from elmo_bench.metrics.per_example import classification_record
 from elmo_bench.task import Task
@@ -52,7 +52,7 @@ class ClassificationTask(Task):
         return BiLstmPoolingClassifier(embedding_input, labels, **self.head)
 
     def batch_loss(
-        self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]
+        self, head: TaskHead, split: EmbeddedSplit, indices: Sequence[int]
     ) -> torch.Tensor:
         inputs = split.word_inputs([split.sequence_ids[i][0] for i in indices])
         label_ids = {label: index for index, label in enumerate(head.labels)}
@@ -61,8 +61,8 @@ class ClassificationTask(Task):
         )
         return head.loss(inputs, targets)
 
-    def predict(self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]) -> list[str]:
-        return head.classify(split.word_inputs([split.sequence_ids[i][0] for i in indices]))
+    def predict(self, head: TaskHead, split: EmbeddedSplit, indices: Sequence[int]) -> list[str]:
+        return head.predict(split.word_inputs([split.sequence_ids[i][0] for i in indices]))
 
     def score(self, examples: Sequence[LabelledText], predictions: Sequence[str]) -> dict[str, Any]:
         gold = [example.label for example in examples]

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-from torch import nn
 
 from elmo_bench.embedded_split import EmbeddedSplit
 from elmo_bench.families.tagging import padded_label_ids
 from elmo_bench.heads.linear_probe import LinearProbe
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput
+from elmo_bench.heads.task_head import TaskHead
 from elmo_bench.task import Task
 
 
@@ -85,14 +85,14 @@ class TokenProbeTask(Task):
         return LinearProbe(embedding_input, labels, **self.head)
 
     def batch_loss(
-        self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]
+        self, head: TaskHead, split: EmbeddedSplit, indices: Sequence[int]
     ) -> torch.Tensor:
         inputs = split.word_inputs([split.sequence_ids[i][0] for i in indices])
         labels = [split.examples[i].labels for i in indices]
         return head.loss(inputs, padded_label_ids(labels, head.labels, inputs.mask))
 
     def predict(
-        self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]
+        self, head: TaskHead, split: EmbeddedSplit, indices: Sequence[int]
     ) -> list[list[str]]:
         return head.predict(split.word_inputs([split.sequence_ids[i][0] for i in indices]))
 

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
-from torch import nn
 
 from elmo_bench.data.squad import SquadQuestion
 from elmo_bench.embedded_split import EmbeddedSplit
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput
-from elmo_bench.heads.span_qa import BidafSpanHead
+from elmo_bench.heads.span_qa import BidafSpanHead, QuestionAndContext
+from elmo_bench.heads.task_head import TaskHead
 from elmo_bench.metrics.per_example import squad_record
 from elmo_bench.metrics.squad import squad_scores
 from elmo_bench.task import Task
@@ -111,7 +111,7 @@ class SpanQaTask(Task):
         return BidafSpanHead(embedding_input, **self.head)
 
     def batch_loss(
-        self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]
+        self, head: TaskHead, split: EmbeddedSplit, indices: Sequence[int]
     ) -> torch.Tensor:
         question = split.word_inputs([split.sequence_ids[i][0] for i in indices])
         context = split.word_inputs(
@@ -119,14 +119,16 @@ class SpanQaTask(Task):
             max_tokens=self.options["max_train_context_tokens"],
         )
         answers = [split.examples[i].answers[0] for i in indices]
-        first = torch.tensor([answer.first_token for answer in answers], device=context.mask.device)
-        last = torch.tensor([answer.last_token for answer in answers], device=context.mask.device)
-        return head.loss(question, context, first, last)
+        answer_tokens = torch.tensor(
+            [[answer.first_token, answer.last_token] for answer in answers],
+            device=context.mask.device,
+        )
+        return head.loss(QuestionAndContext(question, context), answer_tokens)
 
-    def predict(self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]) -> list[str]:
+    def predict(self, head: TaskHead, split: EmbeddedSplit, indices: Sequence[int]) -> list[str]:
         question = split.word_inputs([split.sequence_ids[i][0] for i in indices])
         context = split.word_inputs([split.sequence_ids[i][1] for i in indices])
-        spans = head.best_spans(question, context)
+        spans = head.predict(QuestionAndContext(question, context))
         return [
             answer_text(split.examples[i], first, last)
             for i, (first, last) in zip(indices, spans, strict=True)

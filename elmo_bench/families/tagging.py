@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-from torch import nn
 
 from elmo_bench.embedded_split import EmbeddedSplit
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput
 from elmo_bench.heads.tagger import BiLstmCrfTagger
+from elmo_bench.heads.task_head import TaskHead
 from elmo_bench.metrics.ner import span_f1
 from elmo_bench.metrics.per_example import entity_span_record
 from elmo_bench.task import Task
@@ -61,16 +61,16 @@ class TaggingTask(Task):
         return BiLstmCrfTagger(embedding_input, labels, **self.head)
 
     def batch_loss(
-        self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]
+        self, head: TaskHead, split: EmbeddedSplit, indices: Sequence[int]
     ) -> torch.Tensor:
         inputs = split.word_inputs([split.sequence_ids[i][0] for i in indices])
         tags = padded_label_ids([split.examples[i].tags for i in indices], head.labels, inputs.mask)
         return head.loss(inputs, tags)
 
     def predict(
-        self, head: nn.Module, split: EmbeddedSplit, indices: Sequence[int]
+        self, head: TaskHead, split: EmbeddedSplit, indices: Sequence[int]
     ) -> list[list[str]]:
-        return head.decode(split.word_inputs([split.sequence_ids[i][0] for i in indices]))
+        return head.predict(split.word_inputs([split.sequence_ids[i][0] for i in indices]))
 
     def score(
         self, examples: Sequence[TaggedSentence], predictions: Sequence[Sequence[str]]

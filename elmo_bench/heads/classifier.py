@@ -18,7 +18,7 @@ POOLINGS = ("max", "mean")
 
 
 class BiLstmPoolingClassifier(nn.Module):
-    """Assigns each sequence one of ``labels``.
+    """Assigns each sequence one of ``labels`` (a :class:`~elmo_bench.heads.task_head.TaskHead`).
 
     Args:
         embedding_input: turns the embedders' layers into word vectors.
@@ -76,6 +76,6 @@ class BiLstmPoolingClassifier(nn.Module):
         loss = nn.functional.cross_entropy(self.logits(inputs), label_ids)
         return loss + self.embedding_input.regularization_loss()
 
-    def classify(self, inputs: WordInputs) -> list[str]:
+    def predict(self, inputs: WordInputs) -> list[str]:
         """The most probable label of each sequence."""
         return [self.labels[index] for index in self.logits(inputs).argmax(dim=-1).tolist()]

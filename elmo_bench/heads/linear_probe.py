@@ -18,7 +18,8 @@ from elmo_bench.heads.scalar_mix_input import EmbeddingInput, WordInputs
 
 
 class LinearProbe(nn.Module):
-    """Predicts one of ``labels`` for every token from its word vector alone.
+    """Predicts one of ``labels`` for every token from its word vector alone (a
+    :class:`~elmo_bench.heads.task_head.TaskHead`).
 
     Args:
         embedding_input: turns the embedders' layers into word vectors ``[B, T, D]``.

@@ -18,11 +18,21 @@ character CNN and highway layers are left out: word representations are what is 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
 from elmo_bench.heads.lstm import bidirectional_lstm, run_lstm
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput, WordInputs
+
+
+class QuestionAndContext(NamedTuple):
+    """What the span head reads for a batch: the questions and their contexts (row ``b`` of one
+    with row ``b`` of the other)."""
+
+    question: WordInputs
+    context: WordInputs
 
 
 class BiAttention(nn.Module):
@@ -67,7 +77,9 @@ class BiAttention(nn.Module):
 
 
 class BidafSpanHead(nn.Module):
-    """Scores answer spans of a context for a question.
+    """Scores answer spans of a context for a question (a
+    :class:`~elmo_bench.heads.task_head.TaskHead` reading :class:`QuestionAndContext`, predicting
+    ``(first, last)`` context tokens).
 
     Args:
         embedding_input: turns the embedders' layers into word vectors (context and question).
@@ -99,10 +111,9 @@ class BidafSpanHead(nn.Module):
         self.end_scorer = nn.Linear(5 * width, 1)
         self.dropout = nn.Dropout(dropout)
 
-    def span_logits(
-        self, question: WordInputs, context: WordInputs
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def span_logits(self, inputs: QuestionAndContext) -> tuple[torch.Tensor, torch.Tensor]:
         """Start and end logits ``[B, T]`` over context tokens; ``-inf`` at padding."""
+        question, context = inputs
         encoded_context = self.dropout(
             run_lstm(self.phrase_lstm, self.embedding_input(context), context.mask)
         )
@@ -117,28 +128,23 @@ class BidafSpanHead(nn.Module):
         padding = ~context.mask
         return start.masked_fill(padding, float("-inf")), end.masked_fill(padding, float("-inf"))
 
-    def loss(
-        self,
-        question: WordInputs,
-        context: WordInputs,
-        first_token: torch.Tensor,
-        last_token: torch.Tensor,
-    ) -> torch.Tensor:
-        """Cross-entropy of the gold start plus that of the gold end (``[B]`` each, token indices
-        into the context), averaged over the batch, plus the mix regularisation."""
-        start, end = self.span_logits(question, context)
-        loss = nn.functional.cross_entropy(start, first_token) + nn.functional.cross_entropy(
-            end, last_token
+    def loss(self, inputs: QuestionAndContext, answer_tokens: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of the gold start plus that of the gold end (``answer_tokens [B, 2]``:
+        the first and last answer token, indices into the context), averaged over the batch, plus
+        the mix regularisation."""
+        start, end = self.span_logits(inputs)
+        loss = nn.functional.cross_entropy(start, answer_tokens[:, 0]) + nn.functional.cross_entropy(
+            end, answer_tokens[:, 1]
         )
         return loss + self.embedding_input.regularization_loss()
 
-    def best_spans(self, question: WordInputs, context: WordInputs) -> list[tuple[int, int]]:
+    def predict(self, inputs: QuestionAndContext) -> list[tuple[int, int]]:
         """``(first, last)`` context token of the best span of each example (both inclusive)."""
-        start, end = self.span_logits(question, context)
+        start, end = self.span_logits(inputs)
         scores = start.log_softmax(dim=1).unsqueeze(2) + end.log_softmax(dim=1).unsqueeze(
             1
         )  # [B, T, T]
-        length = context.mask.shape[1]
+        length = inputs.context.mask.shape[1]
         offsets = torch.arange(length, device=scores.device)
         span_length = offsets.unsqueeze(0) - offsets.unsqueeze(1)  # [T, T]: last - first
         allowed = (span_length >= 0) & (span_length < self.max_answer_tokens)

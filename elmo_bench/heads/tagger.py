@@ -19,7 +19,7 @@ from elmo_bench.heads.scalar_mix_input import EmbeddingInput, WordInputs
 
 
 class BiLstmCrfTagger(nn.Module):
-    """Tags each token with one of ``labels``.
+    """Tags each token with one of ``labels`` (a :class:`~elmo_bench.heads.task_head.TaskHead`).
 
     Args:
         embedding_input: turns the embedders' layers into word vectors.
@@ -61,7 +61,7 @@ class BiLstmCrfTagger(nn.Module):
         log_likelihood = self.crf(self.emissions(inputs), tags, mask=inputs.mask, reduction="mean")
         return -log_likelihood + self.embedding_input.regularization_loss()
 
-    def decode(self, inputs: WordInputs) -> list[list[str]]:
+    def predict(self, inputs: WordInputs) -> list[list[str]]:
         """The best tag sequence of each sentence (Viterbi), as tag names, one per real token."""
         best = self.crf.decode(self.emissions(inputs), mask=inputs.mask)
         return [[self.labels[index] for index in path] for path in best]
