@@ -1,8 +1,9 @@
 """Where elmo-bench reads data and keeps downloads, and their defaults from the environment.
 
-:class:`DataFolders` is what travels down the data path (a grid cell, a task, its readers). The
-environment variables ``ELMO_BENCH_DATA`` and ``ELMO_BENCH_CACHE`` are read here only, as the
-defaults of the entry points (the command line, the resolution of a preset's folders).
+:class:`DataFolders` is what travels down the data path (a grid cell, a task, its readers); the
+entry points (the command line, the resolution of a preset's folders) make it, from
+``ELMO_BENCH_DATA`` and ``ELMO_BENCH_CACHE`` by default (:meth:`DataFolders.from_environment`).
+Downloads of published weights and vectors go to :func:`cache_dir`.
 """
 from __future__ import annotations
 
