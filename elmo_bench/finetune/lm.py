@@ -40,6 +40,7 @@ from elmo_bench.pretrain.bilm import (
 )
 from elmo_bench.pretrain.bilm_presets import BiLmPreset
 from elmo_bench.pretrain.vocab import Vocabulary
+from elmo_bench.settings import check_fields, integer, number
 
 # Bump when a change here changes the adapted weights (part of the cache key).
 ADAPTATION_VERSION = 1
@@ -57,19 +58,14 @@ class LmFinetuneSettings:
         seed: batch order and dropout.
     """
 
-    steps: int = 150
-    learning_rate: float = 5e-4
-    warmup_steps: int = 10
-    batch_tokens: int = 4096
-    seed: int = 1
+    steps: int = integer(150, minimum=1)
+    learning_rate: float = number(5e-4, above=0)
+    warmup_steps: int = integer(10, minimum=0)
+    batch_tokens: int = integer(4096, minimum=1)
+    seed: int = integer(1, minimum=1)
 
     def __post_init__(self) -> None:
-        for name in ("steps", "warmup_steps", "batch_tokens", "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "warmup_steps" else 1):
-                raise PretrainError(f"lm_finetune.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.learning_rate, (int, float)) or self.learning_rate <= 0:
-            raise PretrainError(f"lm_finetune.learning_rate must be > 0, got {self.learning_rate!r}")
+        check_fields(self, "lm_finetune", PretrainError)
 
 
 @dataclass(frozen=True)

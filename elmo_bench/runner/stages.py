@@ -241,29 +241,6 @@ def _with_threads(threads: int, work: Callable[[], Any]) -> Any:
         torch.set_num_threads(before)
 
 
-def _bilm_override_strings(overrides: Mapping[str, Any]) -> list[str]:
-    """``{"train": {"max_steps": 5}}`` -> ``["train.max_steps=5"]`` (values as the biLM preset
-    parser reads them: JSON for lists, ``none`` for None, ``true``/``false``)."""
-    strings = []
-    for section, fields in overrides.items():
-        if not isinstance(fields, Mapping):
-            raise StageError(
-                f"pretrain.bilm.overrides.{section} must be a section of fields "
-                f"(e.g. pretrain.bilm.overrides.train.max_steps=1000), got {fields!r}"
-            )
-        for field_name, value in fields.items():
-            if isinstance(value, bool):
-                text = "true" if value else "false"
-            elif value is None:
-                text = "none"
-            elif isinstance(value, (list, tuple)):
-                text = json.dumps(value)
-            else:
-                text = str(value)
-            strings.append(f"{section}.{field_name}={text}")
-    return strings
-
-
 def _finish(
     name: str,
     folder: Path,
@@ -310,7 +287,7 @@ def _glove_config(config: Mapping[str, Any], corpus: Path, folder: Path) -> Glov
 
 def _bilm_preset(config: Mapping[str, Any]) -> BiLmPreset:
     """The biLM preset named by the stage with its overrides applied (which checks them)."""
-    return get_preset(config["preset"], _bilm_override_strings(config["overrides"]))
+    return get_preset(config["preset"], config["overrides"])
 
 
 def check_stages(settings: Mapping[str, Any]) -> None:
