@@ -40,6 +40,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from elmo_bench.atomic import write_json
 from elmo_bench.paths import data_dir
 from elmo_bench.pretrain.bilm import (
     BiLmTrainer,
@@ -49,7 +50,6 @@ from elmo_bench.pretrain.bilm import (
     init_distributed,
     load_source,
     make_batch,
-    write_json,
 )
 from elmo_bench.pretrain.bilm_presets import get_preset
 from elmo_bench.settings import parse_sections

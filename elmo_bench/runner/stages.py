@@ -47,7 +47,7 @@ from typing import Any
 import torch
 from torch.multiprocessing.spawn import ProcessException
 
-from elmo_bench.atomic import remove_temporaries
+from elmo_bench.atomic import remove_temporaries, write_json
 from elmo_bench.checksums import digest_files, verify_files
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.embedders.registry import COMPARED_EMBEDDERS
@@ -57,7 +57,6 @@ from elmo_bench.pretrain.bilm import (
     PretrainError,
     pretrain,
     wikitext_files,
-    write_json,
 )
 from elmo_bench.pretrain.bilm_presets import BiLmPreset, get_preset
 from elmo_bench.pretrain.corpus import CorpusConfig, CorpusError, corpus_fingerprint
