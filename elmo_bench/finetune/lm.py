@@ -19,7 +19,6 @@ call starts it again.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from typing import Any
 from elmo_bench.atomic import building_folder
 from elmo_bench.cache import cache_key
 from elmo_bench.data.sources import file_sha256
+from elmo_bench.digest import content_digest
 from elmo_bench.pretrain.bilm import (
     CHECKPOINT_NAME,
     BiLmTrainer,
@@ -181,7 +181,7 @@ def adapted_bilm(
         "settings": dataclasses.asdict(settings),
         "version": ADAPTATION_VERSION,
     }
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:24]
+    key = content_digest(key_parts, 24)
     folder = cache_root / "lm-finetuned" / key
     record_path = folder / "adaptation.json"
     cached = record_path.is_file()

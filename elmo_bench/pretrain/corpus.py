@@ -55,6 +55,7 @@ from filelock import FileLock
 
 from elmo_bench.atomic import building_folder, remove_building_leftovers
 from elmo_bench.data.tokenize import tokenize
+from elmo_bench.digest import content_digest
 from elmo_bench.errors import ElmoBenchError
 from elmo_bench.paths import cache_dir
 from elmo_bench.settings import check_fields, choice, integer, number
@@ -429,8 +430,7 @@ def tokenizer_fingerprint() -> str:
     a probe text), so that a cache is rebuilt when either changes."""
     import spacy
 
-    probe = json.dumps([spacy.__version__, tokenize_paragraph(_TOKENIZER_PROBE)])
-    return hashlib.sha256(probe.encode()).hexdigest()[:16]
+    return content_digest([spacy.__version__, tokenize_paragraph(_TOKENIZER_PROBE)], 16)
 
 
 def is_held_out(doc_id: str, fraction: float) -> bool:
@@ -704,7 +704,7 @@ def corpus_fingerprint(config: CorpusConfig, shards: Sequence[Shard]) -> str:
         "tokenizer": tokenizer_fingerprint(),
         "held_out_fraction": config.held_out_fraction,
     }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+    return content_digest(parts, 24)
 
 
 def build_tokenized_corpus(config: CorpusConfig) -> TokenizedCorpus:

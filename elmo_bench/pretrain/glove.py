@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 import logging
 import time
@@ -36,6 +35,7 @@ import scipy.sparse
 import torch
 
 from elmo_bench.atomic import remove_temporaries, write_atomically
+from elmo_bench.digest import content_digest
 from elmo_bench.errors import ElmoBenchError, run_main
 from elmo_bench.pretrain.corpus import CorpusConfig, CorpusError
 from elmo_bench.pretrain.glove_eval import (
@@ -95,7 +95,7 @@ class GloveConfig:
         for name in ("output_dir", "threads", "epochs", "chunk_tokens"):
             parts.pop(name)
         parts["corpus"].pop("workers")
-        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+        return content_digest(parts, 16)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def cooccurrence_matrix(
         "vocabulary": vocabulary.fingerprint,
         "window": config.window,
     }
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
+    key = content_digest(key_parts, 16)
     path = train.corpus.root / f"cooccurrence-{key}.npz"
     if path.exists():
         return scipy.sparse.load_npz(path).tocsr(), key

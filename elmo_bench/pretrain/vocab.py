@@ -19,7 +19,6 @@ encode the corpus.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from elmo_bench.atomic import write_atomically
+from elmo_bench.digest import content_digest
 from elmo_bench.errors import ElmoBenchError
 from elmo_bench.pretrain.corpus import (
     CorpusConfig,
@@ -193,7 +193,7 @@ def vocabulary_from_counts(
 def vocabulary_folder(corpus: TokenizedCorpus, config: VocabConfig) -> Path:
     """Cache folder of ``config``'s vocabulary of ``corpus``."""
     parts = {"version": VOCAB_CACHE_VERSION, "corpus": corpus.fingerprint, **asdict(config)}
-    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+    key = content_digest(parts, 16)
     return corpus.root / f"vocab-{key}"
 
 

@@ -18,7 +18,6 @@ stale (other settings, weights or data), corrupt or partial is redone.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sys
@@ -36,6 +35,7 @@ from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import RESULT_FORMAT_VERSION, run_cell, summary_line, write_result
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.data.subsets import check_fraction
+from elmo_bench.digest import content_digest
 from elmo_bench.embedders.registry import (
     COMPARED_EMBEDDERS,
     SourceUse,
@@ -351,8 +351,7 @@ def cell_fingerprint(
     }
     if fraction is not None:
         identity["train_fraction"] = fraction
-    text = json.dumps(identity, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return content_digest(identity, default=str)
 
 
 def plan_cells(

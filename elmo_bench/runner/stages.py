@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime
-import hashlib
 import json
 import logging
 import logging.handlers
@@ -50,6 +49,7 @@ from torch.multiprocessing.spawn import ProcessException
 from elmo_bench.atomic import remove_temporaries, write_json
 from elmo_bench.checksums import digest_files, verify_files
 from elmo_bench.data.sources import file_sha256
+from elmo_bench.digest import content_digest
 from elmo_bench.embedders.registry import COMPARED_EMBEDDERS
 from elmo_bench.pretrain.bilm import (
     CHECKPOINT_NAME,
@@ -124,7 +124,7 @@ def stage_key(name: str, config: Mapping[str, Any], input_digests: Mapping[str, 
         "config": {key: value for key, value in config.items() if key not in ignored},
         "inputs": dict(input_digests),
     }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    return content_digest(identity, 16)
 
 
 def stage_inputs(name: str, config: Mapping[str, Any], data_dir: Path | None) -> dict[str, Path | None]:
@@ -167,7 +167,7 @@ def stage_input_digests(
             hashes = {path.name: file_sha256(path) for path in files}
         except (PretrainError, OSError) as error:
             raise StageError(f"pretrain.bilm.wikitext {config['wikitext']!r}: {error}") from error
-        digests["wikitext"] = hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
+        digests["wikitext"] = content_digest(hashes)
     return digests
 
 
