@@ -17,8 +17,9 @@ from elmo_bench.paths import DataFolders
 from elmo_bench.runner.benchmark import flat_sources
 from elmo_bench.runner.grid import plan_cells
 from elmo_bench.runner.identity import cell_fingerprint
-from elmo_bench.runner.presets import PresetError, resolve_preset
+from elmo_bench.runner.presets import resolve_preset
 from elmo_bench.runner.smoke_data import write_smoke_data
+from elmo_bench.settings import PresetError
 from elmo_bench.task import discover_tasks
 
 PINNED = {

@@ -40,10 +40,9 @@ from elmo_bench.embedders.registry import (
 from elmo_bench.errors import USER_ERRORS, one_line
 from elmo_bench.paths import DataFolders
 from elmo_bench.runner.identity import cell_fingerprint, data_identity, settings_read, source_identity
-from elmo_bench.runner.presets import TASK_SECTIONS, PresetError
-from elmo_bench.settings import did_you_mean
-from elmo_bench.task import TaskRegistry, discover_tasks
-from elmo_bench.training import TrainingConfig
+from elmo_bench.runner.presets import TASK_SECTIONS
+from elmo_bench.settings import PresetError, did_you_mean
+from elmo_bench.task import TaskRegistry, TrainingConfig, discover_tasks
 
 RUNNER_KEY = "runner"
 """The key of a result under which the runner records the cell's preset and fingerprint."""

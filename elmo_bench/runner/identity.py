@@ -12,14 +12,13 @@ the cell is redone.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from elmo_bench.cell import RESULT_FORMAT_VERSION
 from elmo_bench.data.sources import file_sha256
+from elmo_bench.digest import content_digest
 from elmo_bench.embedders.registry import SourceUse
 from elmo_bench.pretrain.bilm import CHECKPOINT_NAME
 from elmo_bench.task import ROLES, Task
@@ -104,5 +103,4 @@ def cell_fingerprint(
     }
     if fraction is not None:
         identity["train_fraction"] = fraction
-    text = json.dumps(identity, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return content_digest(identity, default=str)
