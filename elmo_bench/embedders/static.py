@@ -35,7 +35,7 @@ import torch
 
 from elmo_bench.errors import ElmoBenchError, UsageError
 from elmo_bench.data.sources import file_sha256
-from elmo_bench.embedders.base import Embedder, Layers
+from elmo_bench.embedders.base import Embedder, Layers, OovStats
 from elmo_bench.embedders.published_vectors import PUBLISHED_VECTORS, fetch_published_vectors
 from elmo_bench.embedders.vectors_store import VectorsStore, open_store, store_folder
 from elmo_bench.paths import cache_dir
@@ -385,19 +385,6 @@ def _published_source(name: str) -> tuple[Path, str, str]:
 
 # ----------------------------------------------------------------------------------------------
 # The embedder
-
-
-@dataclass(frozen=True)
-class OovStats:
-    """Tokens embedded so far and how they were found."""
-
-    tokens: int
-    lowercased: int
-    oov: int
-
-    @property
-    def oov_rate(self) -> float:
-        return self.oov / self.tokens if self.tokens else 0.0
 
 
 class StaticEmbedder(Embedder):
