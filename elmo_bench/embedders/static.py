@@ -1,4 +1,5 @@
-"""Static word vectors (GloVe, word2vec text format) as a one-layer :class:`Embedder`.
+"""Static word vectors (GloVe, word2vec text format) as a one-layer :class:`Embedder`, and the
+``glove`` source that settings name.
 
 Files: as :mod:`elmo_bench.embedders.vectors_file` reads them (GloVe or word2vec text, plain, gzip
 or a zip archive member), or a published set by name (:mod:`elmo_bench.embedders.published_vectors`).
@@ -14,9 +15,9 @@ vectors, and the embedder's fingerprint, are the same either way.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -24,6 +25,7 @@ import torch
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.embedders.base import Embedder, Layers, OovStats
 from elmo_bench.embedders.published_vectors import PUBLISHED_VECTORS, fetch_published_vectors
+from elmo_bench.embedders.source import EmbedderSource
 from elmo_bench.embedders.vectors_file import (
     StaticVectors,
     VectorsFormatError,
@@ -33,6 +35,7 @@ from elmo_bench.embedders.vectors_file import (
 from elmo_bench.embedders.vectors_store import VectorsStore, open_store, store_folder
 from elmo_bench.errors import UsageError
 from elmo_bench.paths import cache_dir
+from elmo_bench.settings import SettingsError
 
 # Bump when the lookup rules change the vectors a token gets.
 STATIC_EMBEDDER_VERSION = 1
@@ -221,3 +224,34 @@ class StaticEmbedder(Embedder):
         """Counts over every :meth:`embed` call so far."""
         return OovStats(self._tokens, self._lowercased, self._oov_count)
 
+
+def static_vectors_source(name: str, label: str) -> EmbedderSource:
+    """The declaration of a source of static word vectors named ``name`` (``label`` in messages):
+    its settings are ``vectors`` (a file or a published name; required), ``lowercase_fallback``
+    and ``oov``, as :class:`StaticEmbedder` takes them."""
+
+    def load(settings: Mapping[str, Any]) -> StaticEmbedder:
+        if settings["vectors"] is None:
+            raise SettingsError(
+                f"{label} needs embedder.{name}.vectors: a GloVe/word2vec text file or a "
+                "published name such as 'glove.6B.300d'"
+            )
+        return StaticEmbedder(
+            settings["vectors"],
+            lowercase_fallback=settings["lowercase_fallback"],
+            oov=settings["oov"],
+        )
+
+    def prepare(settings: Mapping[str, Any]) -> str | None:
+        if settings["vectors"] is not None and prepare_vectors(settings["vectors"]):
+            return f"{label} {settings['vectors']}"
+        return None
+
+    return EmbedderSource(
+        name, {"vectors": None, "lowercase_fallback": True, "oov": "zero"}, load, prepare
+    )
+
+
+GLOVE = static_vectors_source("glove", "GloVe")
+"""``glove``: ``glove.vectors`` (a GloVe/word2vec text file or a published name such as
+``glove.6B.300d``), ``glove.lowercase_fallback``, ``glove.oov``."""

@@ -50,7 +50,7 @@ from torch.multiprocessing.spawn import ProcessException
 from elmo_bench.atomic import remove_temporaries
 from elmo_bench.checksums import digest_files, verify_files
 from elmo_bench.data.sources import file_sha256
-from elmo_bench.embedders.registry import COMPARED_EMBEDDERS
+from elmo_bench.compared import COMPARED_EMBEDDERS
 from elmo_bench.pretrain.bilm import (
     CHECKPOINT_NAME,
     DataSettings,
