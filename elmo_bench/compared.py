@@ -23,6 +23,9 @@ ELMo, GloVe, a transformer), each with the layers the head reads from it and how
 
 ``elmo`` and the ``elmo-layerN`` embedders read the same cached ELMo layers; the layer is selected
 when batches are made, so the cache holds one entry per (weights, split) whichever of them runs.
+
+How the report orders and compares them is data, in :mod:`elmo_bench.comparisons`; every embedder
+name that module gives is checked against :data:`COMPARED_EMBEDDERS` when this module is imported.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from elmo_bench import comparisons
 from elmo_bench.embedders.base import Embedder
 from elmo_bench.embedders.registry import load_embedder, source_settings
 from elmo_bench.errors import ElmoBenchError
@@ -93,6 +97,21 @@ COMPARED_EMBEDDERS: Mapping[str, tuple[SourceUse, ...]] = {
     "elmo-lm-finetuned": (dataclasses.replace(_ELMO_MIXED, adaptation="lm-finetuned"),),
     "elmo-unfrozen": (dataclasses.replace(_ELMO_MIXED, adaptation="unfrozen"),),
 }
+
+
+def _check_comparisons_data() -> None:
+    """Raise for an embedder name in :mod:`elmo_bench.comparisons` that is not compared here
+    (a typo there would silently drop a comparison or a published number from the report)."""
+    unknown = sorted(set(comparisons.named_embedders()) - set(COMPARED_EMBEDDERS))
+    if unknown:
+        raise UnknownEmbedderError(
+            f"elmo_bench.comparisons names {', '.join(map(repr, unknown))}, which "
+            f"{'is not a compared embedder' if len(unknown) == 1 else 'are not compared embedders'}; "
+            f"known: {', '.join(COMPARED_EMBEDDERS)}"
+        )
+
+
+_check_comparisons_data()
 
 
 @dataclass(frozen=True)

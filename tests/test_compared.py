@@ -1,5 +1,6 @@
-"""The seams between source embedders and compared embedders: each source declared once by its
-module, every compared embedder reading declared sources, and the Embedder base's defaults for
+"""The seams between source embedders, compared embedders and the report: each source declared
+once by its module, every compared embedder reading declared sources, the comparisons data naming
+only compared embedders, published numbers placed by role, and the Embedder base's defaults for
 what the cache calls."""
 
 from __future__ import annotations
@@ -7,9 +8,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from elmo_bench.compared import COMPARED_EMBEDDERS
+from elmo_bench import compared, comparisons
+from elmo_bench.compared import COMPARED_EMBEDDERS, UnknownEmbedderError
 from elmo_bench.embedders.base import Embedder, Layers
 from elmo_bench.embedders.registry import DEFAULT_SOURCES, SOURCES, load_embedder, source_settings
+from elmo_bench.report.reference import PUBLISHED_SCORES, published_score
+from elmo_bench.report.summary import embedder_sort_key
 from elmo_bench.settings import SettingsError
 
 
@@ -27,6 +31,25 @@ def test_defaults_are_read_only_and_overrides_name_known_settings():
         source_settings({"glove.vector": "g.txt"})
     with pytest.raises(SettingsError, match="unknown embedder source 'glov'.*did you mean 'glove'"):
         load_embedder("glov", {})
+
+
+def test_the_comparisons_data_names_only_compared_embedders(monkeypatch):
+    assert comparisons.named_embedders() <= set(COMPARED_EMBEDDERS)
+    monkeypatch.setattr(comparisons, "EMBEDDER_ORDER", (*comparisons.EMBEDDER_ORDER, "elmo+glvoe"))
+    with pytest.raises(UnknownEmbedderError, match="'elmo\\+glvoe', which is not a compared embedder"):
+        compared._check_comparisons_data()
+
+
+def test_embedders_the_data_does_not_list_follow_the_listed_ones_alphabetically():
+    names = ["zeta", "transformer", "alpha", "elmo+glove", "glove"]
+    assert sorted(names, key=embedder_sort_key) == ["glove", "elmo+glove", "transformer", "alpha", "zeta"]
+
+
+def test_a_published_number_sits_beside_the_embedder_of_its_role():
+    assert {score.embedder for score in PUBLISHED_SCORES} == {"glove", "elmo+glove", "elmo"}
+    assert published_score("sst2", "elmo", "accuracy").value == 0.902  # ELMo in place of GloVe
+    assert published_score("conll2003_ner", "elmo+glove", "f1").value == 0.9222  # ELMo added
+    assert published_score("conll2003_ner", "elmo", "f1") is None
 
 
 class _Plain(Embedder):
