@@ -18,7 +18,8 @@ from pathlib import Path
 from elmo_bench.devices import add_device_argument
 from elmo_bench.runner.benchmark import describe_outcome, failure_details, run_benchmark
 from elmo_bench.runner.executors import EXECUTORS
-from elmo_bench.runner.presets import PRESETS, parse_set_options, resolve_preset
+from elmo_bench.runner.presets import PRESETS, resolve_preset
+from elmo_bench.settings import parse_assignments
 
 DEFAULT_PRESET = "standard"
 
@@ -80,7 +81,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    overrides = parse_set_options(args.overrides)
+    overrides = parse_assignments(args.overrides, "--set", "pretrain.glove.dim=50")
     if args.executor is not None:
         overrides["executor.name"] = args.executor
     if args.workers is not None:

@@ -20,7 +20,8 @@ from elmo_bench.curves import CURVES, curve_points, plan_curve, run_curve, write
 from elmo_bench.curves.run import PlannedCell, curves_dir
 from elmo_bench.runner.benchmark import describe_outcome, failure_details
 from elmo_bench.runner.executors import EXECUTORS
-from elmo_bench.runner.presets import PRESETS, parse_set_options, resolve_preset
+from elmo_bench.runner.presets import PRESETS, resolve_preset
+from elmo_bench.settings import parse_assignments
 
 DEFAULT_PRESET = "standard"
 
@@ -76,7 +77,7 @@ def _print_total(what: str, cells: list[PlannedCell], workers: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    overrides = parse_set_options(args.overrides)
+    overrides = parse_assignments(args.overrides, "--set", "pretrain.glove.dim=50")
     if args.executor is not None:
         overrides["executor.name"] = args.executor
     if args.workers is not None:

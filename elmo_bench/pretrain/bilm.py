@@ -57,7 +57,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from elmo_bench.atomic import write_atomically, write_text_atomically
+from elmo_bench.atomic import write_atomically, write_json
 from elmo_bench.data.tokenize import tokenize
 from elmo_bench.embedders.elmo.bilm import ElmoBiLm
 from elmo_bench.embedders.elmo.charcnn import CharCnnEncoder, pooled_char_length
@@ -526,10 +526,6 @@ def read_wikitext(path: Path) -> list[list[str]]:
 
 # ----------------------------------------------------------------------------------------------
 # Checkpoints
-
-
-def write_json(path: Path, data: Any) -> None:
-    write_text_atomically(path, json.dumps(data, indent=2) + "\n")
 
 
 def rng_states() -> dict[str, Any]:
