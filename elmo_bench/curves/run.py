@@ -19,7 +19,7 @@ from elmo_bench.curves.plots import PLOTS
 from elmo_bench.curves.points import CurvePoint, curve_points
 from elmo_bench.curves.render import csv_text, json_text, markdown
 from elmo_bench.curves.stats import curve_numbers
-from elmo_bench.embedders.registry import COMPARED_EMBEDDERS
+from elmo_bench.compared import COMPARED_EMBEDDERS
 from elmo_bench.embedders.transformer import minilm_model_dir
 from elmo_bench.runner.benchmark import (
     BenchmarkOutcome,

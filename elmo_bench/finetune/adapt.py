@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from elmo_bench.embedders.registry import ComparedEmbedder, EmbedderPart
+from elmo_bench.compared import ComparedEmbedder, EmbedderPart
 from elmo_bench.finetune.lm import LmFinetuneSettings, adapted_bilm
 from elmo_bench.finetune.unfrozen import UnfrozenElmo
 from elmo_bench.settings import SettingsError

@@ -30,13 +30,9 @@ from tqdm import tqdm
 
 from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import RESULT_FORMAT_VERSION, run_cell, summary_line, write_result
+from elmo_bench.compared import COMPARED_EMBEDDERS, UnknownEmbedderError, build_embedder
 from elmo_bench.data.subsets import check_fraction
-from elmo_bench.embedders.registry import (
-    COMPARED_EMBEDDERS,
-    UnknownEmbedderError,
-    build_embedder,
-    source_settings,
-)
+from elmo_bench.embedders.registry import source_settings
 from elmo_bench.errors import USER_ERRORS, one_line
 from elmo_bench.paths import DataFolders
 from elmo_bench.runner.identity import cell_fingerprint, data_identity, settings_read, source_identity

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from elmo_bench.cell import RESULT_FORMAT_VERSION
+from elmo_bench.compared import SourceUse
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.digest import content_digest
-from elmo_bench.embedders.registry import SourceUse
 from elmo_bench.pretrain.bilm import CHECKPOINT_NAME
 from elmo_bench.task import ROLES, Task
 
