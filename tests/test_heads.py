@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from elmo_bench.cache import EmbeddingCache
+from elmo_bench.compared import build_embedder
 from elmo_bench.embedded_split import embed_split
-from elmo_bench.embedders.registry import build_embedder
 from elmo_bench.heads.classifier import BiLstmPoolingClassifier
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput, InputSpec, WordInputs
 from elmo_bench.heads.span_qa import BidafSpanHead, QuestionAndContext
