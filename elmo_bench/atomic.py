@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 # tempfile's random part: 8 characters of "abcdefghijklmnopqrstuvwxyz0123456789_".
 _RANDOM = r"[a-z0-9_]{8}"
@@ -44,6 +46,11 @@ def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
 def write_text_atomically(path: str | Path, text: str) -> None:
     """:func:`write_atomically` of UTF-8 ``text``."""
     write_atomically(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """:func:`write_text_atomically` of ``data`` as JSON (indented by 2, a newline at the end)."""
+    write_text_atomically(path, json.dumps(data, indent=2) + "\n")
 
 
 def write_bytes_atomically(path: str | Path, data: bytes) -> None:

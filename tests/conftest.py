@@ -38,7 +38,8 @@ def tiny_pretrain_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     options.json + weights.hdf5): the ``tiny`` biLM trained for 4 steps on random sentences."""
     import random
 
-    from elmo_bench.pretrain.bilm import BiLmTrainer, LmCorpus, PretrainingSource
+    from elmo_bench.pretrain.bilm.data import LmCorpus, PretrainingSource
+    from elmo_bench.pretrain.bilm.trainer import BiLmTrainer
     from elmo_bench.pretrain.bilm_presets import get_preset
     from elmo_bench.pretrain.vocab import SPECIAL_TOKENS, Vocabulary
 

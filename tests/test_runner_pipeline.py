@@ -28,7 +28,9 @@ from elmo_bench.runner.benchmark import run_benchmark
 from elmo_bench.runner.grid import RUNNER_KEY
 from elmo_bench.runner.presets import resolve_preset
 from elmo_bench.runner.smoke_data import write_smoke_data
-from elmo_bench.pretrain.bilm import DataSettings, StopRule, pretrain
+from elmo_bench.pretrain.bilm.corpus_source import DataSettings
+from elmo_bench.pretrain.bilm.run import pretrain
+from elmo_bench.pretrain.bilm.trainer import StopRule
 from elmo_bench.pretrain.bilm_presets import get_preset
 from elmo_bench.pretrain.corpus import CorpusError
 from elmo_bench.runner.stages import (
@@ -234,7 +236,8 @@ def test_concurrent_stages_write_what_sequential_ones_wrote(smoke, smoke_cache, 
     assert any(line.startswith("glove: training") for line in lines)  # the stage's own log line
     assert sum(line.startswith(("glove: done", "bilm: done")) for line in lines) == 2
     loggers = {record.name for record in caplog.records}
-    assert {"elmo_bench.pretrain.glove", "elmo_bench.pretrain.bilm"} <= loggers
+    assert "elmo_bench.pretrain.glove" in loggers
+    assert any(name.startswith("elmo_bench.pretrain.bilm.") for name in loggers)
 
 
 def test_a_failing_concurrent_stage_raises_its_own_error_once_the_other_finished(

@@ -44,7 +44,7 @@ from elmo_bench.embedders.registry import (
     source_settings,
 )
 from elmo_bench.errors import USER_ERRORS, one_line
-from elmo_bench.pretrain.bilm import CHECKPOINT_NAME
+from elmo_bench.pretrain.bilm.checkpoint import CHECKPOINT_NAME
 from elmo_bench.runner.presets import TASK_SECTIONS, PresetError
 from elmo_bench.settings import did_you_mean
 from elmo_bench.task import ROLES, Task, TaskRegistry, discover_tasks

@@ -13,7 +13,7 @@ it writes ``stage.json`` beside its output: its settings, its output files, and 
 seconds of the invocation that finished it, plus the training seconds the trainer counted over
 every invocation), and the sha256 of each output, checked before a later run reuses it (see
 :func:`read_stage_record`). A folder with a valid ``stage.json`` is skipped; one without it is resumed: the
-biLM from its ``checkpoint.pt`` (:func:`elmo_bench.pretrain.bilm.pretrain` with ``resume``),
+biLM from its ``checkpoint.pt`` (:func:`elmo_bench.pretrain.bilm.run.pretrain` with ``resume``),
 GloVe from its per-epoch checkpoint (:func:`elmo_bench.pretrain.glove.train_glove` resumes by
 itself). Their outputs become the cells' embedder sources: ``glove.vectors`` and
 ``elmo.options`` + ``elmo.weights``, plus ``elmo.pretrain_run`` (the biLM's folder, whose checkpoint
@@ -47,18 +47,15 @@ from typing import Any
 import torch
 from torch.multiprocessing.spawn import ProcessException
 
-from elmo_bench.atomic import remove_temporaries
+from elmo_bench.atomic import remove_temporaries, write_json
 from elmo_bench.checksums import digest_files, verify_files
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.embedders.registry import COMPARED_EMBEDDERS
-from elmo_bench.pretrain.bilm import (
-    CHECKPOINT_NAME,
-    DataSettings,
-    PretrainError,
-    pretrain,
-    wikitext_files,
-    write_json,
-)
+from elmo_bench.pretrain.bilm.checkpoint import CHECKPOINT_NAME
+from elmo_bench.pretrain.bilm.corpus_source import DataSettings
+from elmo_bench.pretrain.bilm.errors import PretrainError
+from elmo_bench.pretrain.bilm.run import pretrain
+from elmo_bench.pretrain.bilm.wikitext import wikitext_files
 from elmo_bench.pretrain.bilm_presets import BiLmPreset, get_preset
 from elmo_bench.pretrain.corpus import CorpusConfig, CorpusError, corpus_fingerprint
 from elmo_bench.pretrain.glove import GloveConfig, train_glove
