@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from elmo_bench.atomic import write_text_atomically
+from elmo_bench.atomic import write_json
 from elmo_bench.data.conll2003 import read_conll2003
 from elmo_bench.embedders.elmo.bilm import ElmoBiLm
 from elmo_bench.embedders.elmo.chars import batch_to_ids
@@ -240,7 +240,7 @@ def main() -> None:
         # AllenNLP's quoted speeds were measured at about 37% efficiency on this kind of machine;
         # comparing efficiencies carries them over to the matmul throughput of this run.
         summary["fast_vs_allennlp_best_by_efficiency"] = round(speed["fast"]["efficiency"] / 0.37, 2)
-    write_text_atomically(args.out, json.dumps(summary, indent=2) + "\n")
+    write_json(args.out, summary)
     print(json.dumps({k: v for k, v in summary.items() if k != "runs"}, indent=2))
 
 
