@@ -16,10 +16,10 @@ import math
 import torch
 from torch import nn
 
-from elmo_bench.pretrain.bilm_presets import TrainConfig
+from elmo_bench.pretrain.bilm_presets import BiLmTrainConfig
 
 
-def learning_rate_factor(step: int, config: TrainConfig) -> float:
+def learning_rate_factor(step: int, config: BiLmTrainConfig) -> float:
     """Multiplier of the peak learning rate for optimizer step ``step`` (0-based): linear
     warm-up over ``warmup_steps``, then cosine decay to ``min_lr_ratio`` at ``max_steps``."""
     if step < config.warmup_steps:
@@ -28,7 +28,10 @@ def learning_rate_factor(step: int, config: TrainConfig) -> float:
     return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+def build_optimizer(
+    model: nn.Module, config: BiLmTrainConfig
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """The run's optimizer over ``model``'s parameters and its learning-rate schedule."""
     if config.optimizer == "adam":
         optimizer: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     else:  # bilm-tf: Adagrad with initial accumulator 1.0
