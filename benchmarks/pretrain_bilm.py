@@ -49,6 +49,7 @@ from elmo_bench.pretrain.bilm.model import forward_flops
 from elmo_bench.pretrain.bilm.sources import load_pretraining_source
 from elmo_bench.pretrain.bilm.trainer import BiLmTrainer
 from elmo_bench.pretrain.bilm_presets import get_preset
+from elmo_bench.settings import parse_sections
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,7 +81,7 @@ def machine_matmul_rates(context: DistributedContext, threads: int) -> tuple[flo
     return float(rates[0]), float(rates[1])
 
 
-def compare_optimizers(preset_name: str, overrides: list[str], source, steps: int) -> list[dict]:
+def compare_optimizers(preset_name: str, overrides: dict[str, dict], source, steps: int) -> list[dict]:
     """Held-out perplexity after ``steps`` steps from the same initialisation, per optimizer.
 
     Both use the preset's schedule shape over ``steps`` steps (10% warm-up, cosine decay); Adagrad
@@ -88,11 +89,11 @@ def compare_optimizers(preset_name: str, overrides: list[str], source, steps: in
     """
     results = []
     for optimizer, rate in (("adam", None), ("adagrad", 0.2)):
-        changes = [*overrides, f"train.optimizer={optimizer}", f"train.max_steps={steps}",
-                   f"train.warmup_steps={max(1, steps // 10)}"]
+        train = {**overrides.get("train", {}), "optimizer": optimizer, "max_steps": steps,
+                 "warmup_steps": max(1, steps // 10)}
         if rate is not None:
-            changes.append(f"train.learning_rate={rate}")
-        preset = get_preset(preset_name, changes)
+            train["learning_rate"] = rate
+        preset = get_preset(preset_name, {**overrides, "train": train})
         trainer = BiLmTrainer(preset, source, Path("/nonexistent-never-written"))
         heldout = source.heldout.head(preset.train.eval_tokens)
         curve = []
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare_optimizers and context.world_size > 1:
         print("--compare-optimizers runs in one process, not under torchrun", file=sys.stderr)
         return 2
-    preset = get_preset(args.preset, args.set)
+    overrides = parse_sections(args.set, "--set", "train.max_steps=100")
+    preset = get_preset(args.preset, overrides)
     source = load_pretraining_source(DataSettings(str(root / "corpus" / "wikipedia")), preset.vocab)
     trainer = BiLmTrainer(preset, source, Path("/nonexistent-never-written"), context)
     n_words = len(source.vocabulary)
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.processor() or platform.machine(),
     }
     if args.compare_optimizers:
-        result["optimizer_comparison"] = compare_optimizers(args.preset, args.set, source, args.compare_optimizers)
+        result["optimizer_comparison"] = compare_optimizers(args.preset, overrides, source, args.compare_optimizers)
     print(json.dumps(result, indent=2))
     write_json(args.out, result)
     return 0

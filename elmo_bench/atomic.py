@@ -49,7 +49,7 @@ def write_text_atomically(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, data: Any) -> None:
-    """:func:`write_text_atomically` of ``data`` as JSON (indented by 2, a newline at the end)."""
+    """:func:`write_text_atomically` of ``data`` as JSON, indented by 2, with a final newline."""
     write_text_atomically(path, json.dumps(data, indent=2) + "\n")
 
 

@@ -32,7 +32,7 @@ import sys
 import types
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,8 +41,14 @@ from torch import nn
 from elmo_bench.data.errors import DataSourceError
 from elmo_bench.data.sources import SOURCES, SplitFile, split_file
 from elmo_bench.errors import ElmoBenchError
-from elmo_bench.settings import did_you_mean, merge_settings
-from elmo_bench.training import TrainingConfig
+from elmo_bench.settings import (
+    SettingsError,
+    check_fields,
+    did_you_mean,
+    integer,
+    merge_settings,
+    number,
+)
 
 ROLES = ("train", "dev", "test")
 """What each split is for: ``train`` fits the head, ``dev`` selects the epoch, ``test`` is
@@ -70,6 +76,39 @@ class TaskDataError(DataSourceError):
     tried and how to fix it."""
 
 
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How a head is trained: the schema of :attr:`Task.training` (a task's ``training`` settings
+    are changes to these defaults; :mod:`elmo_bench.training` runs the loop they describe).
+
+    Attributes:
+        max_epochs: epochs at most.
+        patience: stop after this many epochs without a better dev score.
+        batch_size: training examples per step.
+        eval_batch_size: examples per prediction batch.
+        learning_rate: Adam's step size.
+        embedder_learning_rate: Adam's step size for the parameters of an unfrozen embedder (the
+            head's ``unfrozen_embedder`` submodule; smaller, so that the task does not wash out
+            what pretraining learned).
+        grad_clip: clip the gradient norm to this (None: no clipping).
+        bucket_pool: batches per pool sorted by length (1: plain shuffling).
+        device: where the head trains (``"cpu"``, ``"cuda"``, ...).
+    """
+
+    max_epochs: int = integer(20, minimum=1)
+    patience: int = integer(3, minimum=1)
+    batch_size: int = integer(32, minimum=1)
+    eval_batch_size: int = integer(128, minimum=1)
+    learning_rate: float = number(0.001, above=0)
+    embedder_learning_rate: float = number(0.0001, above=0)
+    grad_clip: float | None = number(5.0, above=0, optional=True)
+    bucket_pool: int = integer(50, minimum=1)
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        check_fields(self, "training", SettingsError)
+
+
 class Task(ABC):
     """One benchmark task: its data, head, metric and protocol.
 
@@ -87,7 +126,7 @@ class Task(ABC):
         metric: how the scores are computed (implementation and mode), recorded in results.
         options: task switches and their defaults.
         head: the head's hyper-parameters (every key the family's head takes).
-        training: changes to :class:`~elmo_bench.training.TrainingConfig`'s defaults.
+        training: changes to :class:`TrainingConfig`'s defaults.
 
     Families implement the head and metric methods; task modules implement :meth:`read`.
     """

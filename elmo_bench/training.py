@@ -13,64 +13,18 @@ import copy
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import nn
 
 from elmo_bench.embedded_split import EmbeddedSplit
-from elmo_bench.settings import SettingsError
+from elmo_bench.task import Task, TrainingConfig
 
 UNFROZEN_MODULE = "unfrozen_embedder"
 """Name of the head's submodule that holds unfrozen embedders; their parameters train at
 ``TrainingConfig.embedder_learning_rate``."""
-
-if TYPE_CHECKING:  # task.py imports this module for TrainingConfig
-    from elmo_bench.task import Task
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """How a head is trained.
-
-    Attributes:
-        max_epochs: epochs at most.
-        patience: stop after this many epochs without a better dev score.
-        batch_size: training examples per step.
-        eval_batch_size: examples per prediction batch.
-        learning_rate: Adam's step size.
-        embedder_learning_rate: Adam's step size for the parameters of an unfrozen embedder (the
-            head's ``unfrozen_embedder`` submodule; smaller, so that the task does not wash out
-            what pretraining learned).
-        grad_clip: clip the gradient norm to this (None: no clipping).
-        bucket_pool: batches per pool sorted by length (1: plain shuffling).
-        device: where the head trains (``"cpu"``, ``"cuda"``, ...).
-    """
-
-    max_epochs: int = 20
-    patience: int = 3
-    batch_size: int = 32
-    eval_batch_size: int = 128
-    learning_rate: float = 0.001
-    embedder_learning_rate: float = 0.0001
-    grad_clip: float | None = 5.0
-    bucket_pool: int = 50
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        for name in ("max_epochs", "patience", "batch_size", "eval_batch_size", "bucket_pool"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise SettingsError(f"training.{name} must be a positive integer, got {value!r}")
-        for name in ("learning_rate", "embedder_learning_rate"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise SettingsError(f"training.{name} must be > 0, got {value!r}")
-        if self.grad_clip is not None and (
-            not isinstance(self.grad_clip, (int, float)) or self.grad_clip <= 0
-        ):
-            raise SettingsError(f"training.grad_clip must be > 0 or null, got {self.grad_clip!r}")
 
 
 @dataclass(frozen=True)

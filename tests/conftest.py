@@ -68,7 +68,7 @@ def tiny_pretrain_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = PretrainingSource(
         LmCorpus.from_sentences(sentences, vocabulary), None, vocabulary, folder / "vocab.txt"
     )
-    preset = get_preset("tiny", ["train.max_steps=4", "train.eval_every=0"])
+    preset = get_preset("tiny", {"train": {"max_steps": 4, "eval_every": 0}})
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     BiLmTrainer(preset, source, folder).train()

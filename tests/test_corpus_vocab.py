@@ -93,5 +93,5 @@ def test_encoded_corpus_matches_token_strings_and_is_cached(tmp_path):
 
 def test_special_tokens_are_the_bilm_tf_ones():
     assert SPECIAL_TOKENS == ("<S>", "</S>", "<UNK>")
-    with pytest.raises(VocabularyError, match="max_words must be positive"):
+    with pytest.raises(VocabularyError, match=r"vocab.max_words must be an integer >= 1 or null, got 0"):
         VocabConfig(max_words=0)

@@ -18,7 +18,8 @@ import elmo_bench
 from elmo_bench.cli import main
 from elmo_bench.commands import list as list_command
 from elmo_bench.errors import ElmoBenchError
-from elmo_bench.runner.presets import PresetError, parse_set_options, resolve_preset
+from elmo_bench.runner.presets import resolve_preset
+from elmo_bench.settings import PresetError, parse_assignments
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,15 +81,15 @@ def test_user_errors_are_one_line_and_bugs_keep_their_traceback(monkeypatch, cap
 )
 def test_set_values_of_the_wrong_type_are_named(item, message):
     with pytest.raises(PresetError) as raised:
-        resolve_preset("standard", parse_set_options([item]))
+        resolve_preset("standard", parse_assignments([item], "--set", "seeds=1"))
     assert message.replace("(now 1)", "") in str(raised.value)
 
 
 def test_a_list_setting_takes_one_name_or_a_comma_separated_list():
-    assert resolve_preset("smoke", parse_set_options(["tasks=trec6"]))["tasks"] == ["trec6"]
-    assert resolve_preset("smoke", parse_set_options(["tasks=trec6,sst2"]))["tasks"] == ["trec6", "sst2"]
-    assert resolve_preset("smoke", parse_set_options(["seeds=1,2"]))["seeds"] == [1, 2]
-    assert resolve_preset("smoke", parse_set_options(["seeds=3"]))["seeds"] == [3]
+    assert resolve_preset("smoke", parse_assignments(["tasks=trec6"], "--set", "seeds=1"))["tasks"] == ["trec6"]
+    assert resolve_preset("smoke", parse_assignments(["tasks=trec6,sst2"], "--set", "seeds=1"))["tasks"] == ["trec6", "sst2"]
+    assert resolve_preset("smoke", parse_assignments(["seeds=1,2"], "--set", "seeds=1"))["seeds"] == [1, 2]
+    assert resolve_preset("smoke", parse_assignments(["seeds=3"], "--set", "seeds=1"))["seeds"] == [3]
 
 
 def test_glove_module_reports_a_corpus_error_in_one_line_and_leaves_no_folder(tmp_path):
@@ -111,7 +112,7 @@ def test_glove_settings_of_the_wrong_type_are_one_error(tmp_path):
     from elmo_bench.pretrain.corpus import CorpusConfig
     from elmo_bench.pretrain.glove import GloveConfig, GloveConfigError
 
-    with pytest.raises(GloveConfigError, match=r"dim must be an integer >= 1, found 'abc'; .*alpha must be a number > 0, found 0"):
+    with pytest.raises(GloveConfigError, match=r"glove.dim must be an integer >= 1, got 'abc'; .*glove.alpha must be a number > 0, got 0"):
         GloveConfig(CorpusConfig(path="."), output_dir=".", dim="abc", alpha=0)
 
 

@@ -10,7 +10,8 @@ from elmo_bench.embedders.elmo.embedder import ElmoEmbedder
 from elmo_bench.finetune.lm import LmFinetuneSettings, adapted_bilm
 from elmo_bench.finetune.unfrozen import UnfrozenElmo
 from elmo_bench.pretrain.bilm.errors import PretrainError
-from elmo_bench.training import UNFROZEN_MODULE, TrainingConfig, parameter_groups
+from elmo_bench.task import TrainingConfig
+from elmo_bench.training import UNFROZEN_MODULE, parameter_groups
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

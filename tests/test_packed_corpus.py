@@ -25,7 +25,7 @@ def source_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataSett
 
 
 def _preset():
-    return get_preset("tiny", ["train.eval_every=0", "train.max_steps=3"])
+    return get_preset("tiny", {"train": {"eval_every": 0, "max_steps": 3}})
 
 
 def test_round_trip_keeps_ids_offsets_and_vocabulary(source_settings: DataSettings, tmp_path: Path):

@@ -75,8 +75,9 @@ def _settings(corpus_dir: Path, **changes) -> DataSettings:
     return DataSettings(str(corpus_dir / "wiki_00"), held_out_fraction=0.2, workers=1, **changes)
 
 
-def _preset(*overrides: str):
-    return get_preset("tiny", ["train.eval_every=0", *overrides])
+def _preset(model: dict | None = None, **train):
+    """The tiny preset without periodic evaluation, with ``train`` (and ``model``) fields changed."""
+    return get_preset("tiny", {"train": {"eval_every": 0, **train}, "model": model or {}})
 
 
 # -- windows, batches ------------------------------------------------------------------------
@@ -174,7 +175,7 @@ def _parameters(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 def test_resume_continues_exactly(corpus_dir: Path, tmp_path: Path):
-    preset = _preset("train.max_steps=8", "train.checkpoint_every=3")  # dropout 0.1: RNG state matters
+    preset = _preset(max_steps=8, checkpoint_every=3)  # dropout 0.1: RNG state matters
     straight = pretrain(preset, _settings(corpus_dir), tmp_path / "straight")
     pretrain(preset, _settings(corpus_dir), tmp_path / "split", stop=StopRule(stop_after_steps=4))
     checkpoint = torch.load(tmp_path / "split" / "checkpoint.pt", weights_only=False)
@@ -187,7 +188,7 @@ def test_resume_continues_exactly(corpus_dir: Path, tmp_path: Path):
 
 
 def test_export_loads_in_allennlp_format_with_the_same_layers(corpus_dir: Path, tmp_path: Path):
-    trainer = pretrain(_preset("train.max_steps=3"), _settings(corpus_dir), tmp_path)
+    trainer = pretrain(_preset(max_steps=3), _settings(corpus_dir), tmp_path)
     assert Vocabulary.load(tmp_path / "vocab.txt").tokens == trainer.source.vocabulary.tokens
     summary = write_run_summary(tmp_path, tmp_path / "summary" / "run.json", notes=["a note"])
     assert summary["steps"] == 3 and summary["final"]["heldout"]["tokens"] > 0 and summary["notes"] == ["a note"]
@@ -209,11 +210,11 @@ def test_export_loads_in_allennlp_format_with_the_same_layers(corpus_dir: Path, 
 
 
 def test_resume_rejects_a_vocabulary_that_does_not_fit(corpus_dir: Path, tmp_path: Path):
-    pretrain(_preset("train.max_steps=2"), _settings(corpus_dir), tmp_path / "run")
+    pretrain(_preset(max_steps=2), _settings(corpus_dir), tmp_path / "run")
     other_vocab = tmp_path / "other" / "vocab.txt"
     Vocabulary(["<S>", "</S>", "<UNK>", *WORDS[:25]]).save(other_vocab)
     source = load_pretraining_source(_settings(corpus_dir, vocab_file=str(other_vocab)), _preset().vocab)
-    trainer = BiLmTrainer(_preset("train.max_steps=2"), source, tmp_path / "run")
+    trainer = BiLmTrainer(_preset(max_steps=2), source, tmp_path / "run")
     with pytest.raises(PretrainError, match=f"{other_vocab}.*does not fit the checkpoint .*checkpoint.pt"):
         trainer.load_checkpoint()
 
@@ -221,9 +222,9 @@ def test_resume_rejects_a_vocabulary_that_does_not_fit(corpus_dir: Path, tmp_pat
 def test_new_run_refuses_to_overwrite_and_resume_needs_a_checkpoint(corpus_dir: Path, tmp_path: Path):
     with pytest.raises(PretrainError, match="no checkpoint to resume from"):
         pretrain(None, None, tmp_path, resume=True)
-    pretrain(_preset("train.max_steps=1"), _settings(corpus_dir), tmp_path)
+    pretrain(_preset(max_steps=1), _settings(corpus_dir), tmp_path)
     with pytest.raises(PretrainError, match="exists: pass --resume"):
-        pretrain(_preset("train.max_steps=1"), _settings(corpus_dir), tmp_path)
+        pretrain(_preset(max_steps=1), _settings(corpus_dir), tmp_path)
 
 
 def test_empty_corpus_error_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -239,12 +240,19 @@ def test_empty_corpus_error_names_the_file(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_preset_overrides_are_typed_and_checked():
-    preset = get_preset("cpu-small", ["train.max_steps=7", "model.softmax_cutoffs=[10, 20]", "vocab.max_words=none"])
+    preset = get_preset("cpu-small", {"train": {"max_steps": 7, "learning_rate": 1},
+                                      "model": {"softmax_cutoffs": [10, 20]}, "vocab": {"max_words": None}})
     assert preset.train.max_steps == 7 and preset.model.softmax_cutoffs == (10, 20) and preset.vocab.max_words is None
-    with pytest.raises(PresetError, match="unknown field 'train.max_stepz'"):
-        get_preset("tiny", ["train.max_stepz=3"])
-    with pytest.raises(PresetError, match="train.max_steps='many'"):
-        get_preset("tiny", ["train.max_steps=many"])
+    assert preset.train.learning_rate == 1.0 and isinstance(preset.train.learning_rate, float)
+    with pytest.raises(PresetError, match=r"unknown field 'train.max_stepz' \(did you mean 'max_steps'\?\)"):
+        get_preset("tiny", {"train": {"max_stepz": 3}})
+    with pytest.raises(PresetError, match=r"train.optimizer must be one of 'adam', 'adagrad', got 'sgd'; "
+                                          r"train.max_steps must be an integer >= 1, got 'many'"):
+        get_preset("tiny", {"train": {"max_steps": "many", "optimizer": "sgd"}})
+    with pytest.raises(PresetError, match=r"model.dropout must be a number in \[0, 1\), got 1.5"):
+        get_preset("tiny", {"model": {"dropout": 1.5}})
+    with pytest.raises(PresetError, match="biLM override training=.*expected a section"):
+        get_preset("tiny", {"training": {"max_steps": 3}})
     with pytest.raises(PresetError, match="unknown biLM preset 'huge'"):
         get_preset("huge")
 
@@ -271,7 +279,7 @@ def test_model_perplexity_starts_near_the_vocabulary_size():
 
 # -- DDP ---------------------------------------------------------------------------------------
 
-DDP_OVERRIDES = ("train.max_steps=3", "model.dropout=0.0", "train.batch_tokens=128")
+DDP_OVERRIDES = {"model": {"dropout": 0.0}, "max_steps": 3, "batch_tokens": 128}
 
 
 def _free_port() -> int:
@@ -284,7 +292,7 @@ def _ddp_worker(rank: int, world_size: int, port: int, corpus_dir: str, output_d
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
                       WORLD_SIZE=str(world_size), ELMO_BENCH_CACHE=str(Path(corpus_dir) / "cache"))
     torch.set_num_threads(1)
-    trainer = pretrain(_preset(*DDP_OVERRIDES), _settings(Path(corpus_dir)), Path(output_dir))
+    trainer = pretrain(_preset(**DDP_OVERRIDES), _settings(Path(corpus_dir)), Path(output_dir))
     assert not dist.is_initialized()  # pretrain destroyed the group it started
     torch.save(_parameters(trainer.model), Path(output_dir) / f"rank{rank}.pt")
 
@@ -297,7 +305,7 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(corpus_d
     assert all(torch.equal(rank0[name], rank1[name]) for name in rank0)  # replicas stay identical
 
     # One process accumulating the same two batches per step.
-    single = pretrain(_preset(*DDP_OVERRIDES, "train.batches_per_step=2"), _settings(corpus_dir), tmp_path / "one")
+    single = pretrain(_preset(**DDP_OVERRIDES, batches_per_step=2), _settings(corpus_dir), tmp_path / "one")
     expected = _parameters(single.model)
     initial = _parameters(BiLanguageModel(_preset().model, len(single.source.vocabulary)))
     for name in expected:
@@ -309,8 +317,8 @@ def test_ddp_two_processes_match_one_process_with_the_same_global_batch(corpus_d
     assert ddp_final["mean_ppl"] == pytest.approx(one_final["mean_ppl"], rel=1e-4)
 
 
-@pytest.mark.parametrize("steps", ["[0]", "[7]", "[3, 3]"])
+@pytest.mark.parametrize("steps", [[0], [7], [3, 3]])
 def test_snapshot_steps_must_be_distinct_steps_inside_the_schedule(steps):
     with pytest.raises(PresetError, match="train.snapshot_steps"):
-        get_preset("tiny", ["train.max_steps=7", f"train.snapshot_steps={steps}"])
-    assert get_preset("tiny", ["train.max_steps=7", "train.snapshot_steps=[2, 6]"]).train.snapshot_steps == (2, 6)
+        get_preset("tiny", {"train": {"max_steps": 7, "snapshot_steps": steps}})
+    assert get_preset("tiny", {"train": {"max_steps": 7, "snapshot_steps": [2, 6]}}).train.snapshot_steps == (2, 6)

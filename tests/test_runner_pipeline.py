@@ -174,7 +174,7 @@ def test_an_interrupted_bilm_stage_is_resumed_then_skipped(smoke_cache, tmp_path
     inputs = stage_inputs("bilm", config, data_dir)
     data = DataSettings(corpus=str(inputs["corpus"]), held_out_fraction=config["held_out_fraction"],
                         workers=1, wikitext_dir=str(inputs["wikitext"]))
-    preset = get_preset("tiny", ["train.max_steps=20", "train.eval_every=0", "train.snapshot_steps=[5, 10]"])
+    preset = get_preset("tiny", {"train": {"max_steps": 20, "eval_every": 0, "snapshot_steps": [5, 10]}})
     pretrain(preset, data, folder, stop=StopRule(stop_after_steps=5))  # as if killed at step 5
     assert not (folder / STAGE_RECORD).exists()
 

@@ -13,13 +13,7 @@ from elmo_bench.commands import bench
 from elmo_bench.commands.list import listing
 from elmo_bench.embedders.registry import UnknownEmbedderError
 from elmo_bench.runner.grid import plan_cells, select, source_identity
-from elmo_bench.runner.presets import (
-    DEFAULTS,
-    PRESETS,
-    PresetError,
-    parse_set_options,
-    resolve_preset,
-)
+from elmo_bench.runner.presets import DEFAULTS, PRESETS, resolve_preset
 from elmo_bench.runner.smoke_data import write_smoke_data
 from elmo_bench.runner.stages import (
     StageError,
@@ -29,7 +23,7 @@ from elmo_bench.runner.stages import (
     stage_folder,
     stage_key,
 )
-from elmo_bench.settings import SettingsError
+from elmo_bench.settings import PresetError, SettingsError, parse_assignments
 from elmo_bench.task import TaskRegistryError, discover_tasks
 
 
@@ -69,13 +63,13 @@ def test_every_preset_resolves_and_names_known_tasks_and_embedders():
 
 
 def test_set_overrides_reach_nested_and_open_sections():
-    overrides = parse_set_options([
+    overrides = parse_assignments([
         "seeds=[4, 5]",
         "pretrain.glove.dim=50",
         "pretrain.bilm.overrides.train.max_steps=7",
         "task_settings.squad11.options.max_train_questions=100",
         "embedder.glove.vectors=my vectors.txt",
-    ])
+    ], "--set", "seeds=1")
     settings = resolve_preset("standard", overrides)
     assert settings["seeds"] == [4, 5] and settings["pretrain"]["glove"]["dim"] == 50
     assert settings["pretrain"]["bilm"]["overrides"]["train"] == {

@@ -7,7 +7,7 @@ import pytest
 
 from elmo_bench import task as task_module
 from elmo_bench.families.classification import ClassificationTask, LabelledText
-from elmo_bench.settings import SettingsError, parse_overrides
+from elmo_bench.settings import SettingsError, parse_assignments, parse_sections
 from elmo_bench.task import TaskDataError, TaskRegistry, TaskRegistryError, discover_tasks
 
 TASK_MODULE = """
@@ -142,27 +142,23 @@ def test_settings_overrides_must_name_known_keys(registry, tmp_path):
         SettingsError, match=r"no setting 'hiden_size' \(did you mean 'hidden_size'\?\)"
     ):
         task_class(head={"hiden_size": 8})
-    with pytest.raises(SettingsError, match="training.max_epochs must be a positive integer"):
+    with pytest.raises(SettingsError, match="training.max_epochs must be an integer >= 1, got 0"):
         task_class(training={"max_epochs": 0})
 
 
-def test_parse_overrides_reads_json_values():
-    parsed = parse_overrides(
-        [
-            "training.max_epochs=3",
-            'head.pooling=["max"]',
-            "embedder.glove.vectors=g.txt",
-            "options.x=null",
-        ]
-    )
-    assert parsed == {
+def test_command_line_assignments_are_read_as_json_and_grouped_by_section():
+    items = ["training.max_epochs=3", 'head.pooling=["max"]', "embedder.glove.vectors=g.txt", "options.x=null"]
+    assert parse_sections(items, "--config", "training.max_epochs=3") == {
         "training": {"max_epochs": 3},
         "head": {"pooling": ["max"]},
         "embedder": {"glove.vectors": "g.txt"},
         "options": {"x": None},
     }
-    with pytest.raises(SettingsError, match="not 'section.key=value'"):
-        parse_overrides(["max_epochs=3"])
+    assert parse_assignments(["a.b=1", "a.b=two", "c=[1, 2]"], "--set", "a.b=1") == {"a.b": "two", "c": [1, 2]}
+    with pytest.raises(SettingsError, match=r"'max_epochs' is not SECTION.KEY \(e.g. --config training"):
+        parse_sections(["max_epochs=3"], "--config", "training.max_epochs=3")
+    with pytest.raises(SettingsError, match=r"--config 'max_epochs' is not KEY=VALUE"):
+        parse_sections(["max_epochs"], "--config", "training.max_epochs=3")
 
 
 def test_empty_split_is_an_error(registry):

@@ -15,8 +15,9 @@ from elmo_bench.data.conll2003 import read_conll2003
 from elmo_bench.data.subsets import nested_subset, subset_size
 from elmo_bench.runner.benchmark import flat_sources
 from elmo_bench.runner.grid import cell_fingerprint, plan_cells
-from elmo_bench.runner.presets import PresetError, resolve_preset
+from elmo_bench.runner.presets import resolve_preset
 from elmo_bench.runner.smoke_data import write_smoke_data
+from elmo_bench.settings import PresetError
 from elmo_bench.task import discover_tasks
 
 PINNED = {

@@ -9,7 +9,6 @@ a JSON string mapping each sentence text to its dataset name. The file is built 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import h5py
 import torch
 
+from elmo_bench.digest import content_digest
 from elmo_bench.errors import UsageError
 from ..devices import add_device_argument, resolve_device
 from ..embedders.elmo.embedder import DEFAULT_MAX_BATCH_TOKENS, DTYPES, ElmoEmbedder
@@ -119,9 +119,7 @@ def run(args: argparse.Namespace) -> int:
     _check_arguments(args)
     embedder = _embedder(args)
     selection = {"layers": args.layers, "mix": args.mix, "dtype": args.dtype}
-    run_key = hashlib.sha256(
-        json.dumps([embedder.fingerprint, selection, sentences], sort_keys=True).encode("utf-8")
-    ).hexdigest()
+    run_key = content_digest([embedder.fingerprint, selection, sentences])
     partial = args.output.with_name(args.output.name + ".partial")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if partial.exists() and not _resumable(partial, run_key):

@@ -13,8 +13,9 @@ from typing import Any
 from elmo_bench.devices import add_device_argument
 from elmo_bench.runner.benchmark import BenchmarkOutcome, describe_outcome, failure_details
 from elmo_bench.runner.executors import EXECUTORS
-from elmo_bench.runner.presets import PRESETS, parse_set_options, resolve_preset
+from elmo_bench.runner.presets import PRESETS, resolve_preset
 from elmo_bench.runner.request import RunRequest
+from elmo_bench.settings import parse_assignments
 
 DEFAULT_PRESET = "standard"
 
@@ -85,7 +86,7 @@ def preset_settings(args: argparse.Namespace) -> dict[str, Any]:
     Raises:
         PresetError, SettingsError: an unknown preset or a bad change.
     """
-    overrides = parse_set_options(args.overrides)
+    overrides = parse_assignments(args.overrides, "--set", "pretrain.glove.dim=50")
     for option, setting in (("executor", "executor.name"), ("workers", "executor.workers"), ("device", "device")):
         if getattr(args, option) is not None:
             overrides[setting] = getattr(args, option)

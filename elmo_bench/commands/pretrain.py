@@ -29,6 +29,7 @@ from elmo_bench.pretrain.bilm.errors import PretrainError
 from elmo_bench.pretrain.bilm.run import pretrain, write_run_summary
 from elmo_bench.pretrain.bilm.trainer import StopRule
 from elmo_bench.pretrain.bilm_presets import PRESETS, get_preset
+from elmo_bench.settings import parse_sections
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu-small", help="model size and schedule")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
-                        help="override a preset field, e.g. --set train.max_steps=2000 (repeatable)")
+                        help="override a preset field, e.g. --set train.max_steps=2000 or vocab.max_words=null "
+                        "(the value as JSON, else as text; repeatable)")
     data = parser.add_argument_group("data (new runs; a resumed run reuses its own)")
     data.add_argument("--corpus", type=Path, help="corpus file or folder (default: $ELMO_BENCH_DATA/corpus/wikipedia)")
     data.add_argument("--packed", type=Path,
@@ -100,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
                 logging.info("removed %s, left by a run that was killed while writing it", leftover)
         trainer = pretrain(None, None, args.output, resume=True, stop=stop, device=device)
     else:
-        trainer = pretrain(get_preset(args.preset, args.overrides), _data_settings(args), args.output,
+        overrides = parse_sections(args.overrides, "--set", "train.max_steps=2000")
+        trainer = pretrain(get_preset(args.preset, overrides), _data_settings(args), args.output,
                            stop=stop, device=device)
     if trainer.context.is_main:
         summary = {"output": str(args.output), "step": trainer.position.step,

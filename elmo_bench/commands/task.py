@@ -21,7 +21,7 @@ from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import run_cell, summary_line, write_result
 from elmo_bench.devices import add_device_argument, resolve_device
 from elmo_bench.embedders.registry import COMPARED_EMBEDDERS, build_embedder
-from elmo_bench.settings import SettingsError, did_you_mean, parse_overrides
+from elmo_bench.settings import SettingsError, did_you_mean, parse_sections
 from elmo_bench.task import discover_tasks
 
 SECTIONS = ("options", "head", "training", "embedder")
@@ -70,7 +70,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def cell_settings(args: argparse.Namespace) -> dict[str, dict]:
     """The ``--config`` overrides by section, with the embedder-source shorthands folded in
     (shared by ``elmo-bench probes``, which runs cells with the same flags)."""
-    sections = parse_overrides(args.config)
+    sections = parse_sections(args.config, "--config", "training.max_epochs=3")
     for section in sections:
         if section not in SECTIONS:
             raise SettingsError(

@@ -5,13 +5,13 @@ embedder produced its vectors, and the embedder never knows which task uses it.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
+
+from elmo_bench.digest import content_digest
 
 
 @dataclass(frozen=True)
@@ -102,5 +102,4 @@ class Embedder(ABC):
     @property
     def fingerprint(self) -> str:
         """A hex digest that changes whenever the vectors could change: the cache key prefix."""
-        blob = json.dumps({"name": self.name, **self.fingerprint_parts()}, sort_keys=True)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+        return content_digest({"name": self.name, **self.fingerprint_parts()}, 32)

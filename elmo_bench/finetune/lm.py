@@ -19,7 +19,6 @@ call starts it again.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from collections.abc import Sequence
@@ -30,12 +29,14 @@ from typing import Any
 from elmo_bench.atomic import building_folder
 from elmo_bench.cache import cache_key
 from elmo_bench.data.sources import file_sha256
+from elmo_bench.digest import content_digest
 from elmo_bench.pretrain.bilm.checkpoint import CHECKPOINT_NAME, read_checkpoint
 from elmo_bench.pretrain.bilm.data import LmCorpus, PretrainingSource
 from elmo_bench.pretrain.bilm.errors import PretrainError
 from elmo_bench.pretrain.bilm.trainer import BiLmTrainer
 from elmo_bench.pretrain.bilm_presets import BiLmPreset
 from elmo_bench.pretrain.vocab import Vocabulary
+from elmo_bench.settings import check_fields, integer, number
 
 # Bump when a change here changes the adapted weights (part of the cache key).
 ADAPTATION_VERSION = 1
@@ -53,19 +54,14 @@ class LmFinetuneSettings:
         seed: batch order and dropout.
     """
 
-    steps: int = 150
-    learning_rate: float = 5e-4
-    warmup_steps: int = 10
-    batch_tokens: int = 4096
-    seed: int = 1
+    steps: int = integer(150, minimum=1)
+    learning_rate: float = number(5e-4, above=0)
+    warmup_steps: int = integer(10, minimum=0)
+    batch_tokens: int = integer(4096, minimum=1)
+    seed: int = integer(1, minimum=1)
 
     def __post_init__(self) -> None:
-        for name in ("steps", "warmup_steps", "batch_tokens", "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "warmup_steps" else 1):
-                raise PretrainError(f"lm_finetune.{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.learning_rate, (int, float)) or self.learning_rate <= 0:
-            raise PretrainError(f"lm_finetune.learning_rate must be > 0, got {self.learning_rate!r}")
+        check_fields(self, "lm_finetune", PretrainError)
 
 
 @dataclass(frozen=True)
@@ -181,7 +177,7 @@ def adapted_bilm(
         "settings": dataclasses.asdict(settings),
         "version": ADAPTATION_VERSION,
     }
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:24]
+    key = content_digest(key_parts, 24)
     folder = cache_root / "lm-finetuned" / key
     record_path = folder / "adaptation.json"
     cached = record_path.is_file()

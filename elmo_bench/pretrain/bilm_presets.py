@@ -1,8 +1,9 @@
 """biLM pretraining presets as data: architecture, softmax, vocabulary cut-off and training schedule.
 
 A preset is a plain nested dict (``PRESETS``) parsed into :class:`BiLmPreset`; any field can be
-overridden with a dotted ``section.field=value`` string (``train.max_steps=2000``), so the command
-line never needs one flag per field.
+overridden by section (``{"train": {"max_steps": 2000}}``; on the command line ``--set
+train.max_steps=2000``), so the command line never needs one flag per field. Every field's type and
+range is declared with it (:mod:`elmo_bench.settings`) and checked when a preset is built.
 
 Sizes:
     ``tiny``: 24k parameters, for tests (seconds).
@@ -18,18 +19,24 @@ Sizes:
 from __future__ import annotations
 
 import dataclasses
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from elmo_bench.embedders.elmo.options import ElmoOptions
-from elmo_bench.errors import ElmoBenchError
 from elmo_bench.pretrain.vocab import VocabConfig
+from elmo_bench.settings import (
+    PresetError,
+    check_fields,
+    choice,
+    did_you_mean,
+    integer,
+    integers,
+    number,
+)
 
-
-class PresetError(ElmoBenchError, ValueError):
-    """An unknown preset name or an override that does not name a field or fit its type."""
-
+SECTIONS = ("model", "train", "vocab")
+"""The sections of a preset, each a config dataclass."""
 
 # The char CNN of every published ELMo model (ELMO_SPEC.md section 1).
 PUBLISHED_FILTERS = ((1, 32), (2, 32), (3, 64), (4, 128), (5, 256), (6, 512), (7, 1024))
@@ -49,18 +56,21 @@ class ModelConfig:
         dropout: dropout on the LSTM input and on the top layer's output (training only).
     """
 
-    cell_dim: int
-    projection_dim: int
-    n_layers: int = 2
-    cell_clip: float = 3.0
-    proj_clip: float = 3.0
-    char_embedding_dim: int = 16
+    cell_dim: int = integer(minimum=1)
+    projection_dim: int = integer(minimum=1)
+    n_layers: int = integer(2, minimum=1)
+    cell_clip: float = number(3.0, minimum=0)
+    proj_clip: float = number(3.0, minimum=0)
+    char_embedding_dim: int = integer(16, minimum=1)
     filters: tuple[tuple[int, int], ...] = PUBLISHED_FILTERS
-    n_highway: int = 1
-    activation: str = "relu"
-    softmax_cutoffs: tuple[int, ...] = (4000, 20000)
-    softmax_div_value: float = 4.0
-    dropout: float = 0.1
+    n_highway: int = integer(1, minimum=0)
+    activation: str = choice("relu", ("relu", "tanh"))
+    softmax_cutoffs: tuple[int, ...] = integers((4000, 20000), minimum=1)
+    softmax_div_value: float = number(4.0, above=0)
+    dropout: float = number(0.1, minimum=0, below=1)
+
+    def __post_init__(self) -> None:
+        check_fields(self, "model", PresetError)
 
     def elmo_options(self) -> ElmoOptions:
         """The inference-time architecture (what ``options.json`` records)."""
@@ -105,42 +115,35 @@ class BiLmTrainConfig:
             curves over pretraining; the final export is the run's own.
     """
 
-    batch_tokens: int = 4096
-    max_window: int = 50
-    batches_per_step: int = 1
-    optimizer: str = "adam"
-    learning_rate: float = 2e-3
-    warmup_steps: int = 200
-    max_steps: int = 3000
-    min_lr_ratio: float = 0.1
-    clip_norm: float = 10.0
-    seed: int = 1
-    log_every: int = 20
-    eval_every: int = 500
-    eval_tokens: int = 100_000
-    checkpoint_every: int = 200
-    snapshot_steps: tuple[int, ...] = ()
+    batch_tokens: int = integer(4096, minimum=1)
+    max_window: int = integer(50, minimum=2, why="(<S> and </S>)")
+    batches_per_step: int = integer(1, minimum=1)
+    optimizer: str = choice("adam", ("adam", "adagrad"))
+    learning_rate: float = number(2e-3, above=0)
+    warmup_steps: int = integer(200, minimum=0)
+    max_steps: int = integer(3000, minimum=1)
+    min_lr_ratio: float = number(0.1, minimum=0, maximum=1)
+    clip_norm: float = number(10.0, above=0)
+    seed: int = integer(1)
+    log_every: int = integer(20, minimum=1)
+    eval_every: int = integer(500, minimum=0)
+    eval_tokens: int = integer(100_000, minimum=1)
+    checkpoint_every: int = integer(200, minimum=1)
+    snapshot_steps: tuple[int, ...] = integers((), minimum=1)
 
     def __post_init__(self) -> None:
-        if self.optimizer not in ("adam", "adagrad"):
-            raise PresetError(f"train.optimizer must be 'adam' or 'adagrad', got {self.optimizer!r}")
-        if self.max_window < 2:
-            raise PresetError(f"train.max_window must be at least 2 (<S> and </S>), got {self.max_window}")
+        check_fields(self, "train", PresetError)
         if self.batch_tokens < self.max_window:
             raise PresetError(
                 f"train.batch_tokens ({self.batch_tokens}) must hold at least one window of "
                 f"train.max_window ({self.max_window}) positions"
             )
-        for name in ("batches_per_step", "max_steps", "log_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
-                raise PresetError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-        object.__setattr__(self, "snapshot_steps", tuple(self.snapshot_steps))
-        for step in self.snapshot_steps:
-            if isinstance(step, bool) or not isinstance(step, int) or not 1 <= step < self.max_steps:
-                raise PresetError(
-                    f"train.snapshot_steps: {step!r} is not a step between 1 and train.max_steps - 1 "
-                    f"({self.max_steps - 1}); the final export is the run's own"
-                )
+        late = [step for step in self.snapshot_steps if step >= self.max_steps]
+        if late:
+            raise PresetError(
+                f"train.snapshot_steps: {late[0]!r} is not a step between 1 and train.max_steps - 1 "
+                f"({self.max_steps - 1}); the final export is the run's own"
+            )
         if len(set(self.snapshot_steps)) != len(self.snapshot_steps):
             raise PresetError(f"train.snapshot_steps repeats a step: {list(self.snapshot_steps)}")
 
@@ -163,7 +166,6 @@ class BiLmPreset:
         try:
             model = dict(data["model"])
             model["filters"] = tuple(tuple(pair) for pair in model.get("filters", PUBLISHED_FILTERS))
-            model["softmax_cutoffs"] = tuple(model.get("softmax_cutoffs", ()))
             return cls(
                 name=str(data["name"]),
                 model=ModelConfig(**model),
@@ -227,45 +229,32 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _parse_value(text: str, current: Any, key: str) -> Any:
-    """``text`` read as the type of the field's ``current`` value (JSON for lists)."""
-    try:
-        if isinstance(current, bool):
-            if text.lower() not in ("true", "false"):
-                raise ValueError(text)
-            return text.lower() == "true"
-        if isinstance(current, int) or current is None:
-            return None if text.lower() == "none" else int(text)
-        if isinstance(current, float):
-            return float(text)
-        if isinstance(current, (tuple, list)):
-            value = json.loads(text)
-            if not isinstance(value, list):
-                raise ValueError(text)
-            return value
-        return text
-    except ValueError as error:
-        raise PresetError(
-            f"override {key}={text!r}: expected a value like {current!r}"
-        ) from error
-
-
-def get_preset(name: str, overrides: list[str] | tuple[str, ...] = ()) -> BiLmPreset:
-    """The preset ``name`` with ``section.field=value`` overrides applied.
+def get_preset(name: str, overrides: Mapping[str, Mapping[str, Any]] | None = None) -> BiLmPreset:
+    """The preset ``name`` with ``overrides`` (``{"train": {"max_steps": 100}}``) applied; a whole
+    number given for a float field becomes a float.
 
     Raises:
-        PresetError: unknown name, malformed override, unknown field or a value of the wrong type.
+        PresetError: unknown name, unknown section or field, or a value the field does not take.
     """
     if name not in PRESETS:
-        raise PresetError(f"unknown biLM preset {name!r}; known presets: {', '.join(PRESETS)}")
+        raise PresetError(
+            f"unknown biLM preset {name!r}{did_you_mean(name, PRESETS)}; known presets: {', '.join(PRESETS)}"
+        )
     data = BiLmPreset.from_dict({"name": name, **PRESETS[name]}).to_dict()
-    for override in overrides:
-        key, sep, text = override.partition("=")
-        section, dot, field_name = key.strip().partition(".")
-        if not sep or not dot:
-            raise PresetError(f"override {override!r}: expected section.field=value, e.g. train.max_steps=100")
-        if section not in ("model", "train", "vocab") or field_name not in data[section]:
-            known = ", ".join(f"{s}.{f}" for s in ("model", "train", "vocab") for f in data[s])
-            raise PresetError(f"override {override!r}: unknown field {key!r}; known fields: {known}")
-        data[section][field_name] = _parse_value(text.strip(), data[section][field_name], key)
+    for section, fields in (overrides or {}).items():
+        if section not in SECTIONS or not isinstance(fields, Mapping):
+            raise PresetError(
+                f"biLM override {section}={fields!r}: expected a section ({', '.join(SECTIONS)}) "
+                f"of fields, e.g. train.max_steps=100"
+            )
+        for field_name, value in fields.items():
+            if field_name not in data[section]:
+                known = ", ".join(f"{s}.{f}" for s in SECTIONS for f in data[s])
+                raise PresetError(
+                    f"unknown field '{section}.{field_name}'{did_you_mean(field_name, data[section])}; "
+                    f"known fields: {known}"
+                )
+            current = data[section][field_name]
+            whole = isinstance(value, int) and not isinstance(value, bool)
+            data[section][field_name] = float(value) if isinstance(current, float) and whole else value
     return BiLmPreset.from_dict(data)

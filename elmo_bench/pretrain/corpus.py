@@ -48,15 +48,17 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Literal, Protocol, TextIO
+from typing import Literal, Protocol, TextIO, get_args
 
 import numpy as np
 from filelock import FileLock
 
 from elmo_bench.atomic import building_folder, remove_building_leftovers
 from elmo_bench.data.tokenize import tokenize
+from elmo_bench.digest import content_digest
 from elmo_bench.errors import ElmoBenchError
 from elmo_bench.paths import cache_dir
+from elmo_bench.settings import check_fields, choice, integer, number
 from ..data.sources import file_sha256
 
 logger = logging.getLogger(__name__)
@@ -428,8 +430,7 @@ def tokenizer_fingerprint() -> str:
     a probe text), so that a cache is rebuilt when either changes."""
     import spacy
 
-    probe = json.dumps([spacy.__version__, tokenize_paragraph(_TOKENIZER_PROBE)])
-    return hashlib.sha256(probe.encode()).hexdigest()[:16]
+    return content_digest([spacy.__version__, tokenize_paragraph(_TOKENIZER_PROBE)], 16)
 
 
 def is_held_out(doc_id: str, fraction: float) -> bool:
@@ -456,27 +457,22 @@ class CorpusConfig:
     """
 
     path: str | None = None
-    file_format: FileFormat = "auto"
+    file_format: FileFormat = choice("auto", get_args(FileFormat))
     hub_dataset: str | None = None
     hub_config: str | None = None
     hub_split: str = "train"
     hub_text_column: str = "text"
     hub_revision: str | None = None
-    held_out_fraction: float = 0.01
-    workers: int = 2
+    held_out_fraction: float = number(0.01, minimum=0, below=1)
+    workers: int = integer(2, minimum=1)
 
     def __post_init__(self) -> None:
+        check_fields(self, "corpus", CorpusError)
         if (self.path is None) == (self.hub_dataset is None):
             raise CorpusError(
                 f"CorpusConfig needs exactly one of path and hub_dataset, got path={self.path!r}, "
                 f"hub_dataset={self.hub_dataset!r}"
             )
-        if not 0.0 <= self.held_out_fraction < 1.0:
-            raise CorpusError(
-                f"held_out_fraction must be in [0, 1), got {self.held_out_fraction}"
-            )
-        if self.workers < 1:
-            raise CorpusError(f"workers must be at least 1, got {self.workers}")
 
     def shards(self) -> list[Shard]:
         if self.path is not None:
@@ -708,7 +704,7 @@ def corpus_fingerprint(config: CorpusConfig, shards: Sequence[Shard]) -> str:
         "tokenizer": tokenizer_fingerprint(),
         "held_out_fraction": config.held_out_fraction,
     }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+    return content_digest(parts, 24)
 
 
 def build_tokenized_corpus(config: CorpusConfig) -> TokenizedCorpus:

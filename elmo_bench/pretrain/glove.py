@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 import logging
 import time
@@ -36,6 +35,7 @@ import scipy.sparse
 import torch
 
 from elmo_bench.atomic import remove_temporaries, write_atomically
+from elmo_bench.digest import content_digest
 from elmo_bench.errors import ElmoBenchError, run_main
 from elmo_bench.pretrain.corpus import CorpusConfig, CorpusError
 from elmo_bench.pretrain.glove_eval import (
@@ -46,6 +46,7 @@ from elmo_bench.pretrain.glove_eval import (
     similarity_spearman,
 )
 from elmo_bench.pretrain.vocab import UNK, EncodedCorpus, VocabConfig, load_pretraining_data
+from elmo_bench.settings import check_fields, integer, number
 
 logger = logging.getLogger(__name__)
 
@@ -72,30 +73,20 @@ class GloveConfig:
     corpus: CorpusConfig
     output_dir: str
     vocab: VocabConfig = field(default_factory=VocabConfig)
-    dim: int = 128
-    window: int = 10
-    epochs: int = 15
-    learning_rate: float = 0.05
-    x_max: float = 100.0
-    alpha: float = 0.75
-    grad_clip: float = 100.0
-    batch_size: int = 32_768
-    seed: int = 0
-    threads: int = 2
-    chunk_tokens: int = 4_000_000
+    dim: int = integer(128, minimum=1)
+    window: int = integer(10, minimum=1)
+    epochs: int = integer(15, minimum=1)
+    learning_rate: float = number(0.05, above=0)
+    x_max: float = number(100.0, above=0)
+    alpha: float = number(0.75, above=0)
+    grad_clip: float = number(100.0, above=0)
+    batch_size: int = integer(32_768, minimum=1)
+    seed: int = integer(0, minimum=0)
+    threads: int = integer(2, minimum=1)
+    chunk_tokens: int = integer(4_000_000, minimum=1)
 
     def __post_init__(self) -> None:
-        problems = []
-        for name in ("dim", "window", "epochs", "batch_size", "threads", "chunk_tokens", "seed"):
-            value, minimum = getattr(self, name), 0 if name == "seed" else 1
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                problems.append(f"{name} must be an integer >= {minimum}, found {value!r}")
-        for name in ("learning_rate", "x_max", "alpha", "grad_clip"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                problems.append(f"{name} must be a number > 0, found {value!r}")
-        if problems:
-            raise GloveConfigError("GloVe settings: " + "; ".join(problems))
+        check_fields(self, "glove", GloveConfigError)
 
     def training_key(self) -> str:
         """Digest of everything that determines the trained vectors (not the output folder,
@@ -104,7 +95,7 @@ class GloveConfig:
         for name in ("output_dir", "threads", "epochs", "chunk_tokens"):
             parts.pop(name)
         parts["corpus"].pop("workers")
-        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+        return content_digest(parts, 16)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -186,7 +177,7 @@ def cooccurrence_matrix(
         "vocabulary": vocabulary.fingerprint,
         "window": config.window,
     }
-    key = hashlib.sha256(json.dumps(key_parts, sort_keys=True).encode()).hexdigest()[:16]
+    key = content_digest(key_parts, 16)
     path = train.corpus.root / f"cooccurrence-{key}.npz"
     if path.exists():
         return scipy.sparse.load_npz(path).tocsr(), key

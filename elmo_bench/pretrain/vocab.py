@@ -19,7 +19,6 @@ encode the corpus.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from elmo_bench.atomic import write_atomically
+from elmo_bench.digest import content_digest
 from elmo_bench.errors import ElmoBenchError
 from elmo_bench.pretrain.corpus import (
     CorpusConfig,
@@ -35,6 +35,7 @@ from elmo_bench.pretrain.corpus import (
     TokenizedCorpus,
     build_tokenized_corpus,
 )
+from elmo_bench.settings import check_fields, integer
 
 BOS = "<S>"
 EOS = "</S>"
@@ -56,14 +57,11 @@ class VocabConfig:
         min_count: least training count of a kept word.
     """
 
-    max_words: int | None = 50_000
-    min_count: int = 5
+    max_words: int | None = integer(50_000, minimum=1, optional=True)
+    min_count: int = integer(5, minimum=1)
 
     def __post_init__(self) -> None:
-        if self.max_words is not None and self.max_words < 1:
-            raise VocabularyError(f"max_words must be positive or None, got {self.max_words}")
-        if self.min_count < 1:
-            raise VocabularyError(f"min_count must be at least 1, got {self.min_count}")
+        check_fields(self, "vocab", VocabularyError)
 
 
 class Vocabulary:
@@ -195,7 +193,7 @@ def vocabulary_from_counts(
 def vocabulary_folder(corpus: TokenizedCorpus, config: VocabConfig) -> Path:
     """Cache folder of ``config``'s vocabulary of ``corpus``."""
     parts = {"version": VOCAB_CACHE_VERSION, "corpus": corpus.fingerprint, **asdict(config)}
-    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+    key = content_digest(parts, 16)
     return corpus.root / f"vocab-{key}"
 
 

@@ -18,7 +18,6 @@ stale (other settings, weights or data), corrupt or partial is redone.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import sys
@@ -36,6 +35,7 @@ from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import RESULT_FORMAT_VERSION, run_cell, summary_line, write_result
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.data.subsets import check_fraction
+from elmo_bench.digest import content_digest
 from elmo_bench.embedders.registry import (
     COMPARED_EMBEDDERS,
     SourceUse,
@@ -45,10 +45,9 @@ from elmo_bench.embedders.registry import (
 )
 from elmo_bench.errors import USER_ERRORS, one_line
 from elmo_bench.pretrain.bilm.checkpoint import CHECKPOINT_NAME
-from elmo_bench.runner.presets import TASK_SECTIONS, PresetError
-from elmo_bench.settings import did_you_mean
-from elmo_bench.task import ROLES, Task, TaskRegistry, discover_tasks
-from elmo_bench.training import TrainingConfig
+from elmo_bench.runner.presets import TASK_SECTIONS
+from elmo_bench.settings import PresetError, did_you_mean
+from elmo_bench.task import ROLES, Task, TaskRegistry, TrainingConfig, discover_tasks
 
 RUNNER_KEY = "runner"
 """The key of a result under which the runner records the cell's preset and fingerprint."""
@@ -352,8 +351,7 @@ def cell_fingerprint(
     }
     if fraction is not None:
         identity["train_fraction"] = fraction
-    text = json.dumps(identity, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return content_digest(identity, default=str)
 
 
 def plan_cells(

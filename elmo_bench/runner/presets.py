@@ -62,7 +62,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from elmo_bench.embedders.registry import DEFAULT_SOURCES
-from elmo_bench.settings import SettingsError, did_you_mean
+from elmo_bench.settings import PresetError, did_you_mean, read_value
 
 ALL_TASKS = ("conll2003_ner", "sst2", "sst5", "trec6", "squad11")
 TASK_SECTIONS = ("options", "head", "training")
@@ -249,10 +249,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class PresetError(SettingsError):
-    """An unknown preset name, or a preset or ``--set`` key that names no setting."""
-
-
 def _is_open(path: tuple[str, ...]) -> bool:
     return any(
         len(pattern) == len(path)
@@ -389,7 +385,7 @@ def _of_the_setting_type(dotted: str, current: Any, value: Any) -> Any:
         return value
     if isinstance(current, list):
         if isinstance(value, str):
-            return [_json_or_text(item.strip()) for item in value.split(",") if item.strip()]
+            return [read_value(item.strip()) for item in value.split(",") if item.strip()]
         return value if isinstance(value, list) else [value]
     expected = None
     if isinstance(current, bool):
@@ -405,30 +401,6 @@ def _of_the_setting_type(dotted: str, current: Any, value: Any) -> Any:
             f"--set {dotted}={json.dumps(value)}: {dotted} must be {expected} (now {json.dumps(current)})"
         )
     return value
-
-
-def _json_or_text(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def parse_set_options(items: Iterable[str]) -> dict[str, Any]:
-    """``["seeds=[1,2]", "pretrain.glove.dim=50"]`` -> ``{"seeds": [1, 2], "pretrain.glove.dim": 50}``.
-
-    Values are JSON when they parse, strings otherwise.
-
-    Raises:
-        PresetError: an item without ``=``.
-    """
-    parsed: dict[str, Any] = {}
-    for item in items:
-        key, separator, text = item.partition("=")
-        if not separator or not key.strip():
-            raise PresetError(f"--set {item!r} is not KEY.PATH=VALUE (e.g. pretrain.glove.dim=50)")
-        parsed[key.strip()] = _json_or_text(text)
-    return parsed
 
 
 def preset_summary(name: str) -> str:

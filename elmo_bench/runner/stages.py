@@ -33,7 +33,6 @@ from __future__ import annotations
 import concurrent.futures
 import datetime
 import functools
-import hashlib
 import json
 import logging
 import time
@@ -47,6 +46,7 @@ from torch.multiprocessing.spawn import ProcessException
 from elmo_bench.atomic import remove_temporaries, write_json
 from elmo_bench.checksums import digest_files, verify_files
 from elmo_bench.data.sources import file_sha256
+from elmo_bench.digest import content_digest
 from elmo_bench.embedders.registry import COMPARED_EMBEDDERS
 from elmo_bench.pretrain.bilm.checkpoint import CHECKPOINT_NAME
 from elmo_bench.pretrain.bilm.corpus_source import DataSettings
@@ -120,7 +120,7 @@ def stage_key(name: str, config: Mapping[str, Any], input_digests: Mapping[str, 
         "config": {key: value for key, value in config.items() if key not in ignored},
         "inputs": dict(input_digests),
     }
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+    return content_digest(identity, 16)
 
 
 def stage_inputs(name: str, config: Mapping[str, Any], data_dir: Path | None) -> dict[str, Path | None]:
@@ -163,7 +163,7 @@ def stage_input_digests(
             hashes = {path.name: file_sha256(path) for path in files}
         except (PretrainError, OSError) as error:
             raise StageError(f"pretrain.bilm.wikitext {config['wikitext']!r}: {error}") from error
-        digests["wikitext"] = hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
+        digests["wikitext"] = content_digest(hashes)
     return digests
 
 
@@ -227,27 +227,6 @@ def _output_checksums(outputs: Mapping[str, Path]) -> dict[str, str]:
     return {name: digest_files(path.parent, [path.name])[path.name] for name, path in outputs.items()}
 
 
-def _bilm_override_strings(overrides: Mapping[str, Any]) -> list[str]:
-    """``{"train": {"max_steps": 5}}`` -> ``["train.max_steps=5"]`` (values as the biLM preset
-    parser reads them: JSON for lists, ``none`` for None, ``true``/``false``)."""
-    strings = []
-    for section, fields in overrides.items():
-        if not isinstance(fields, Mapping):
-            raise StageError(
-                f"pretrain.bilm.overrides.{section} must be a section of fields "
-                f"(e.g. pretrain.bilm.overrides.train.max_steps=1000), got {fields!r}"
-            )
-        for field_name, value in fields.items():
-            if isinstance(value, bool):
-                text = "true" if value else "false"
-            elif value is None:
-                text = "none"
-            elif isinstance(value, (list, tuple)):
-                text = json.dumps(value)
-            else:
-                text = str(value)
-            strings.append(f"{section}.{field_name}={text}")
-    return strings
 
 
 def _finish(
@@ -296,7 +275,7 @@ def _glove_config(config: Mapping[str, Any], corpus: Path, folder: Path) -> Glov
 
 def _bilm_preset(config: Mapping[str, Any]) -> BiLmPreset:
     """The biLM preset named by the stage with its overrides applied (which checks them)."""
-    return get_preset(config["preset"], _bilm_override_strings(config["overrides"]))
+    return get_preset(config["preset"], config["overrides"])
 
 
 def check_stages(settings: Mapping[str, Any]) -> None:
