@@ -42,7 +42,7 @@ import numpy as np
 what, path, cache, sha256, words_file = sys.argv[1:6]
 started = time.perf_counter()
 if what == "text":
-    from elmo_bench.embedders.static import read_vectors
+    from elmo_bench.embedders.vectors_file import read_vectors
     rows = len(read_vectors(Path(path)).words)
 else:
     from elmo_bench.embedders.static import vectors_store

@@ -34,6 +34,7 @@ original ELMo (3 x 1024), 1.5 GB for ELMo small (3 x 256), 0.6 GB for 300-d GloV
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -44,20 +45,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from filelock import FileLock
 
 from elmo_bench import paths
 from elmo_bench.atomic import building_folder, remove_building_leftovers, write_text_atomically
 from elmo_bench.checksums import ALGORITHM, digest_files, verify_files
-from elmo_bench.embedders.base import Embedder
+from elmo_bench.embedders.base import Embedder, OovStats
 from elmo_bench.errors import ElmoBenchError
 
 CACHE_FORMAT_VERSION = 1
 STORED_DTYPE = np.float16
 _FP16_MAX = float(np.finfo(np.float16).max)
-# Sentences per embed() call for embedders without a streaming iter_embeddings().
-_EMBED_BATCH_SENTENCES = 256
 ENTRY_FILES = ("vectors.npy", "offsets.npy", "meta.json")
 CHECKSUMS_FILE = "checksums.json"
 CORRUPT_DIR = "corrupt"
@@ -226,14 +224,18 @@ class EmbeddingCache:
                 dtype=STORED_DTYPE,
                 shape=(int(offsets[-1]), embedder.n_layers, embedder.dim),
             )
-            lookups_before = getattr(embedder, "oov_stats", None)
+            lookups_before = embedder.oov_stats
             embed_started = time.perf_counter()
-            for index, layers in _embeddings(embedder, sequences, progress):
-                values = layers.permute(1, 0, 2).cpu().numpy()  # [len, n_layers, dim]
-                peak = float(np.abs(values).max()) if values.size else 0.0
-                if not peak <= _FP16_MAX:
-                    raise CacheError(_beyond_fp16(embedder, sequences[index], values))
-                vectors[offsets[index] : offsets[index + 1]] = values
+            # Closed at once on an error: the embedder's inference mode ends with it.
+            with contextlib.closing(
+                embedder.iter_embeddings([list(sequence) for sequence in sequences], progress)
+            ) as embeddings:
+                for index, layers in embeddings:
+                    values = layers.permute(1, 0, 2).cpu().numpy()  # [len, n_layers, dim]
+                    peak = float(np.abs(values).max()) if values.size else 0.0
+                    if not peak <= _FP16_MAX:
+                        raise CacheError(_beyond_fp16(embedder, sequences[index], values))
+                    vectors[offsets[index] : offsets[index + 1]] = values
             embed_seconds = time.perf_counter() - embed_started
             vectors.flush()
             del vectors
@@ -250,9 +252,7 @@ class EmbeddingCache:
                 "dim": embedder.dim,
                 "dtype": np.dtype(STORED_DTYPE).name,
                 "embed_seconds": embed_seconds,
-                "vocabulary_coverage": _coverage(
-                    lookups_before, getattr(embedder, "oov_stats", None)
-                ),
+                "vocabulary_coverage": _coverage(lookups_before, embedder.oov_stats),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             }
             (staging / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
@@ -341,9 +341,9 @@ def _all_finite(vectors: np.ndarray) -> bool:
     return True
 
 
-def _coverage(before: Any, after: Any) -> dict[str, int] | None:
+def _coverage(before: OovStats | None, after: OovStats | None) -> dict[str, int] | None:
     """Tokens, lower-cased matches and out-of-vocabulary tokens of this entry, for embedders that
-    count them (static vectors' ``oov_stats``); None for the others."""
+    count them (:attr:`Embedder.oov_stats`); None for the others."""
     if before is None or after is None:
         return None
     return {
@@ -352,22 +352,3 @@ def _coverage(before: Any, after: Any) -> dict[str, int] | None:
         "oov": after.oov - before.oov,
     }
 
-
-def _embeddings(embedder: Embedder, sequences: Sequence[Sequence[str]], progress: bool):
-    """``(index, float [n_layers, len, dim])`` for every sequence, in any order.
-
-    Uses the embedder's streaming ``iter_embeddings`` when it has one (ELMo: dataset-wide length
-    sorting, bounded memory); otherwise :meth:`Embedder.embed` on consecutive chunks.
-    """
-    iterate = getattr(embedder, "iter_embeddings", None)
-    if iterate is not None:
-        yield from iterate([list(sequence) for sequence in sequences], progress=progress)
-        return
-    with torch.inference_mode():
-        for start in range(0, len(sequences), _EMBED_BATCH_SENTENCES):
-            chunk = [
-                list(sequence) for sequence in sequences[start : start + _EMBED_BATCH_SENTENCES]
-            ]
-            layers = embedder.embed(chunk)
-            for row, sequence in enumerate(chunk):
-                yield start + row, layers.activations[:, row, : len(sequence)].float()

@@ -35,10 +35,10 @@ import torch
 
 from elmo_bench.atomic import write_text_atomically
 from elmo_bench.cache import EmbeddingCache
+from elmo_bench.compared import ComparedEmbedder
 from elmo_bench.data.subsets import SUBSET_RULE, nested_subset
 from elmo_bench.devices import device_record, start_peak_memory
 from elmo_bench.embedded_split import EmbeddedSplit, embed_split
-from elmo_bench.embedders.registry import ComparedEmbedder
 from elmo_bench.finetune.adapt import adapt_to_task
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput
 from elmo_bench.metrics.per_example import outcomes_from_record

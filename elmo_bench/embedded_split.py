@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from elmo_bench.cache import CacheLookup, EmbeddedSequences, EmbeddingCache
-from elmo_bench.embedders.registry import ComparedEmbedder
+from elmo_bench.compared import ComparedEmbedder
 from elmo_bench.heads.scalar_mix_input import WordInputs
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from elmo_bench.embedders.static import read_vectors
+from elmo_bench.embedders.vectors_file import read_vectors
 from elmo_bench.pretrain.corpus import CorpusConfig
 from elmo_bench.pretrain.glove import (
     GloveConfig,

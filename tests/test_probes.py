@@ -13,7 +13,7 @@ import torch
 from elmo_bench.analysis.probes import load_cell_results, summarise, table_markdown
 from elmo_bench.cli import main
 from elmo_bench.commands import probes as probes_command
-from elmo_bench.embedders.registry import UnknownEmbedderError, build_embedder
+from elmo_bench.compared import UnknownEmbedderError, build_embedder
 from elmo_bench.families.probe import LabelledTokens, token_accuracy
 from elmo_bench.heads.linear_probe import LinearProbe
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput, InputSpec, WordInputs

@@ -11,7 +11,7 @@ import pytest
 
 from elmo_bench.commands import bench
 from elmo_bench.commands.list import listing
-from elmo_bench.embedders.registry import UnknownEmbedderError
+from elmo_bench.compared import UnknownEmbedderError
 from elmo_bench.runner.grid import plan_cells, select, source_identity
 from elmo_bench.runner.presets import DEFAULTS, PRESETS, resolve_preset
 from elmo_bench.runner.smoke_data import write_smoke_data

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from elmo_bench.embedders.static import StaticEmbedder, VectorsFormatError, read_vectors
+from elmo_bench.embedders.static import StaticEmbedder
+from elmo_bench.embedders.vectors_file import VectorsFormatError, read_vectors
 
 WORDS = ["the", "Paris", "paris", "cat", "<unk>"]
 VECTORS = np.array(

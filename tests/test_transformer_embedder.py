@@ -8,8 +8,8 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
+from elmo_bench.compared import build_embedder  # noqa: E402
 from elmo_bench.embedders import transformer as transformer_module  # noqa: E402
-from elmo_bench.embedders.registry import build_embedder  # noqa: E402
 from elmo_bench.embedders.transformer import (  # noqa: E402
     TransformerEmbedder,
     TransformerModelError,

@@ -9,12 +9,8 @@ import pytest
 import torch
 
 from elmo_bench.embedders import static
-from elmo_bench.embedders.static import (
-    StaticEmbedder,
-    VectorsFormatError,
-    iter_vector_blocks,
-    read_vectors,
-)
+from elmo_bench.embedders.static import StaticEmbedder
+from elmo_bench.embedders.vectors_file import VectorsFormatError, iter_vector_blocks, read_vectors
 from elmo_bench.embedders.vectors_store import VectorsStore, open_store, store_folder
 
 

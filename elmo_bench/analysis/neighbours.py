@@ -32,7 +32,7 @@ from elmo_bench.analysis.contexts import (
     occurrence_vectors,
 )
 from elmo_bench.embedders.base import Embedder
-from elmo_bench.embedders.static import StaticVectors
+from elmo_bench.embedders.vectors_file import StaticVectors
 from elmo_bench.pretrain.corpus import find_file_shards, tokenize_paragraph
 
 

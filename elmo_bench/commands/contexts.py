@@ -39,7 +39,7 @@ from elmo_bench.analysis.neighbours import (
 )
 from elmo_bench.devices import add_device_argument, resolve_device
 from elmo_bench.embedders.base import Embedder
-from elmo_bench.embedders.registry import DEFAULT_SOURCES, load_source, source_settings
+from elmo_bench.embedders.registry import DEFAULT_SOURCES, load_embedder, source_settings
 from elmo_bench.embedders.static import StaticEmbedder
 from elmo_bench.paths import data_dir
 from elmo_bench.atomic import write_atomically
@@ -129,7 +129,7 @@ def _load_embedders(args: argparse.Namespace) -> dict[str, Embedder]:
     device = resolve_device(args.device)
     overrides.update({"elmo.device": device, "transformer.device": device})
     settings = source_settings(overrides)
-    return {name: load_source(name, settings[name]) for name in names}
+    return {name: load_embedder(name, settings[name]) for name in names}
 
 
 def _neighbours(

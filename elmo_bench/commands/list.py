@@ -1,7 +1,7 @@
 """``elmo-bench list``: the tasks (with their descriptions), the compared embedders and the presets.
 
 Tasks come from the repository's ``tasks/`` folder and every ``--tasks-dir``; embedders from
-:data:`elmo_bench.embedders.registry.COMPARED_EMBEDDERS`; presets from
+:data:`elmo_bench.compared.COMPARED_EMBEDDERS`; presets from
 :data:`elmo_bench.runner.presets.PRESETS`; the published ELMo models and GloVe vectors, with their
 download sizes, from :mod:`elmo_bench.embedders.elmo.published` and
 :mod:`elmo_bench.embedders.published_vectors`. The tasks of a ``--tasks-dir`` folder are checked:
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from elmo_bench.embedders.elmo.published import PUBLISHED
 from elmo_bench.embedders.published_vectors import PUBLISHED_VECTORS
-from elmo_bench.embedders.registry import COMPARED_EMBEDDERS, SourceUse
+from elmo_bench.compared import COMPARED_EMBEDDERS, SourceUse
 from elmo_bench.runner.presets import PRESETS, preset_summary
 from elmo_bench.task import discover_tasks
 

@@ -35,7 +35,7 @@ from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import run_cell, summary_line, write_result
 from elmo_bench.devices import add_device_argument
 from elmo_bench.commands.task import SECTIONS, cell_settings
-from elmo_bench.embedders.registry import (
+from elmo_bench.compared import (
     COMPARED_EMBEDDERS,
     UnknownEmbedderError,
     build_embedder,

@@ -19,8 +19,9 @@ import torch
 
 from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import run_cell, summary_line, write_result
+from elmo_bench.compared import COMPARED_EMBEDDERS, build_embedder
 from elmo_bench.devices import add_device_argument, resolve_device
-from elmo_bench.embedders.registry import COMPARED_EMBEDDERS, build_embedder
+from elmo_bench.embedders.registry import DEFAULT_SOURCES
 from elmo_bench.settings import SettingsError, did_you_mean, parse_sections
 from elmo_bench.task import discover_tasks
 
@@ -92,16 +93,17 @@ def cell_settings(args: argparse.Namespace) -> dict[str, dict]:
 
 
 def apply_device(sections: dict[str, dict], device: str | None) -> None:
-    """Put ``--device`` (when given) on the heads, ELMo and the transformer, where ``--config``
-    did not place them itself; then check every device setting, resolving ``auto``, so that a
-    GPU torch cannot use is one line before any work (not a traceback from inside a model)."""
+    """Put ``--device`` (when given) on the heads and every source embedder with a ``device``
+    setting (ELMo, the transformer), where ``--config`` did not place them itself; then check every
+    device setting, resolving ``auto``, so that a GPU torch cannot use is one line before any work
+    (not a traceback from inside a model)."""
+    placed = [f"{source}.device" for source, defaults in DEFAULT_SOURCES.items() if "device" in defaults]
     if device is not None:
         sections.setdefault("training", {}).setdefault("device", device)
-        for source in ("elmo", "transformer"):
-            sections["embedder"].setdefault(f"{source}.device", device)
+        for key in placed:
+            sections["embedder"].setdefault(key, device)
     resolved: dict[str, str] = {}
-    for section, key in [("training", "device"), ("embedder", "elmo.device"),
-                         ("embedder", "transformer.device")]:
+    for section, key in [("training", "device"), *(("embedder", key) for key in placed)]:
         value = sections.get(section, {}).get(key)
         if isinstance(value, str):
             if value not in resolved:

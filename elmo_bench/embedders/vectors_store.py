@@ -21,8 +21,8 @@ process, reads that folder's small index and only the matrix rows of the words i
 
 The folder is keyed by the source file's sha256, so a changed file gets a new store, and the same
 file at another path finds the old one. What a word's vector is stays defined by the text reader
-(:mod:`elmo_bench.embedders.static`), which feeds :func:`write_store` and which a test holds the
-store to, value for value.
+(:mod:`elmo_bench.embedders.vectors_file`), which feeds :func:`write_store` and which a test holds
+the store to, value for value.
 """
 from __future__ import annotations
 

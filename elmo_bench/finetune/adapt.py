@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from elmo_bench.embedders.registry import ComparedEmbedder, EmbedderPart, load_source
+from elmo_bench.compared import ComparedEmbedder, EmbedderPart
+from elmo_bench.embedders.registry import load_embedder
 from elmo_bench.finetune.lm import LmFinetuneSettings, adapted_bilm
 from elmo_bench.finetune.unfrozen import UnfrozenElmo
 from elmo_bench.settings import SettingsError
@@ -58,7 +59,7 @@ def _lm_finetuned_part(
         _distinct_sequences(task, examples["dev"]),
         schedule, cache_root,
     )
-    loaded = load_source(
+    loaded = load_embedder(
         "elmo", {**settings, "model": None, "pretrain_run": None, "options": str(adapted.options),
                  "weights": str(adapted.weights)},
     )

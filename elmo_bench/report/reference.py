@@ -1,5 +1,9 @@
 """Published numbers set beside the rows they correspond to, each labelled with its split.
 
+Each number carries the role its system plays (:mod:`elmo_bench.comparisons`: the baseline's word
+vectors, word vectors + ELMo, ELMo instead of word vectors); the role says which of our embedders'
+rows it sits beside.
+
 They come from systems trained with the original pretrained weights (ELMo on the 1B Word
 Benchmark, GloVe 840B on Common Crawl) and task-specific architectures larger than our heads, so
 they are a yardstick for the ordering of embedders, not numbers ours should equal. Checked against
@@ -8,18 +12,25 @@ the papers' text:
 - Peters et al. (2018), Table 1 is a *test set* comparison: CoNLL-2003 NER test F1 and SST-5 test
   accuracy (mean ± std over five seeds), SQuAD v1.1 F1 on the *hidden test set* (the official
   leaderboard; our SQuAD score is on the official dev set). Its "+ELMo" systems add ELMo to the
-  baseline's pretrained word vectors, which is our ``elmo+glove``; its baselines are not GloVe
+  baseline's pretrained word vectors (our ``elmo+glove``); its baselines are not GloVe
   alone: NER's BiLSTM-CRF and SQuAD's improved BiDAF also have a char-CNN, SST-5's is McCann et
   al.'s BCN.
 - Wang et al. (2019), Table 4 is on the GLUE *test* sets (scored by the GLUE server): the SST-2
   test set is the same 1,821 sentences as ours. Its single-task BiLSTM uses GloVe 840B; its
-  "+ELMo" uses ELMo *in place of* GloVe, which is our ``elmo``, not ``elmo+glove``. Each number
+  "+ELMo" uses ELMo *in place of* GloVe (our ``elmo``, not ``elmo+glove``). Each number
   is the best of three runs by dev score, training on SST-2's 67k phrases (ours: 6,920 sentences).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from elmo_bench.comparisons import (
+    ELMO_INSTEAD_OF_WORD_VECTORS,
+    PUBLISHED_ROLES,
+    WORD_VECTORS,
+    WORD_VECTORS_WITH_ELMO,
+)
 
 ELMO_PAPER = (
     "Peters et al. (2018), Deep contextualized word representations, NAACL-HLT 2018, Table 1"
@@ -35,7 +46,9 @@ class PublishedScore:
     """One published score and the row of ours it is set beside.
 
     Attributes:
-        task, embedder: our row.
+        task: our task.
+        role: what the published system's representations are, against ours
+            (:data:`elmo_bench.comparisons.PUBLISHED_ROLES`: it gives the embedder of our row).
         system: the published system, as the paper names it.
         metric: the score (our task's main score).
         value, std: in [0, 1] like our scores; std over seeds where published.
@@ -46,7 +59,7 @@ class PublishedScore:
     """
 
     task: str
-    embedder: str
+    role: str
     system: str
     metric: str
     value: float
@@ -55,6 +68,11 @@ class PublishedScore:
     comparable_split: bool
     source: str
     note: str = ""
+
+    @property
+    def embedder(self) -> str:
+        """The embedder of the row it is set beside."""
+        return PUBLISHED_ROLES[self.role]
 
     @property
     def split_label(self) -> str:
@@ -68,36 +86,36 @@ _GLUE = "GLUE test server, best of 3 runs by dev score; trained on SST-2's 67k p
 
 PUBLISHED_SCORES: tuple[PublishedScore, ...] = (
     PublishedScore(
-        "conll2003_ner", "glove", "baseline: BiLSTM-CRF", "f1",
+        "conll2003_ner", WORD_VECTORS, "baseline: BiLSTM-CRF", "f1",
         0.9015, None, "test", True, ELMO_PAPER, _CHAR_CNN,
     ),
     PublishedScore(
-        "conll2003_ner", "elmo+glove", "baseline + ELMo", "f1",
+        "conll2003_ner", WORD_VECTORS_WITH_ELMO, "baseline + ELMo", "f1",
         0.9222, 0.0010, "test", True, ELMO_PAPER, "mean ± std over 5 seeds",
     ),
     PublishedScore(
-        "sst5", "glove", "baseline: BCN (McCann et al., 2017)", "accuracy",
+        "sst5", WORD_VECTORS, "baseline: BCN (McCann et al., 2017)", "accuracy",
         0.514, None, "test", True, ELMO_PAPER,
         "a biattentive classification network, larger than our BiLSTM head",
     ),
     PublishedScore(
-        "sst5", "elmo+glove", "baseline + ELMo", "accuracy",
+        "sst5", WORD_VECTORS_WITH_ELMO, "baseline + ELMo", "accuracy",
         0.547, 0.005, "test", True, ELMO_PAPER, "mean ± std over 5 seeds",
     ),
     PublishedScore(
-        "squad11", "glove", "baseline: improved BiDAF (Clark and Gardner, 2017)", "f1",
+        "squad11", WORD_VECTORS, "baseline: improved BiDAF (Clark and Gardner, 2017)", "f1",
         0.811, None, "hidden test", False, ELMO_PAPER, f"{_CHAR_CNN}; {_SQUAD_SPLIT}",
     ),
     PublishedScore(
-        "squad11", "elmo+glove", "baseline + ELMo", "f1",
+        "squad11", WORD_VECTORS_WITH_ELMO, "baseline + ELMo", "f1",
         0.858, None, "hidden test", False, ELMO_PAPER, _SQUAD_SPLIT,
     ),
     PublishedScore(
-        "sst2", "glove", "single-task BiLSTM (GloVe 840B)", "accuracy",
+        "sst2", WORD_VECTORS, "single-task BiLSTM (GloVe 840B)", "accuracy",
         0.859, None, "test", True, GLUE_PAPER, _GLUE,
     ),
     PublishedScore(
-        "sst2", "elmo", "single-task BiLSTM + ELMo (ELMo in place of GloVe)", "accuracy",
+        "sst2", ELMO_INSTEAD_OF_WORD_VECTORS, "single-task BiLSTM + ELMo (ELMo in place of GloVe)", "accuracy",
         0.902, None, "test", True, GLUE_PAPER, _GLUE,
     ),
 )

@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from elmo_bench.comparisons import COMPARISONS
 from elmo_bench.report.cells import TrainingHistory
 from elmo_bench.report.reference import PUBLISHED_SCORES, PublishedScore
 from elmo_bench.report.significance import ComparisonResult
-from elmo_bench.report.summary import COMPARISONS, ReportContent, ScoreSummary
+from elmo_bench.report.summary import ReportContent, ScoreSummary
 
 DASH = "–"
 NOT_CONVERGED = "†"

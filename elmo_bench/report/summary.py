@@ -11,45 +11,20 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from elmo_bench.comparisons import COMPARISONS, EMBEDDER_ORDER, Comparison
 from elmo_bench.report.cells import Cell, CellFileError, TrainingHistory
 from elmo_bench.report.reference import PublishedScore, published_score
 from elmo_bench.report.significance import ComparisonResult, compare, holm_adjusted, skipped
 
-EMBEDDER_ORDER = (
-    "glove", "elmo", "elmo-lm-finetuned", "elmo-unfrozen", "elmo+glove", "elmo-layer0",
-    "elmo-layer1", "elmo-layer2", "transformer",
-)
-"""Row order of the known embedders; others follow alphabetically."""
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """A question the report asks of two embedders: does ``a`` score differently from ``b``
-    (the difference is taken as ``a - b``), and what would a difference say (``question``)?"""
-
-    a: str
-    b: str
-    question: str
-
-
-COMPARISONS: tuple[Comparison, ...] = (
-    Comparison("elmo+glove", "glove", "the paper's claim: GloVe + ELMo against GloVe"),
-    Comparison("elmo", "elmo-layer0", "what context adds: ELMo against its own char-CNN layer"),
-    Comparison("elmo", "glove", "ELMo alone against GloVe"),
-    Comparison("elmo-lm-finetuned", "elmo", "what adapting the biLM to the task's text adds"),
-    Comparison("elmo-unfrozen", "elmo", "what fine-tuning the biLM with the head adds"),
-    Comparison("transformer", "elmo+glove", "a newer model: the transformer against GloVe + ELMo"),
-)
-"""The comparisons, in report order; a grid makes those whose two embedders it ran (on some
-task), each on every task of the grid (skipped, with the reason, where one side has no cell)."""
-
 
 def comparisons_for(embedders: Collection[str]) -> list[Comparison]:
-    """The :data:`COMPARISONS` whose two embedders are both among ``embedders``."""
+    """The :data:`~elmo_bench.comparisons.COMPARISONS` whose two embedders are both among ``embedders``."""
     return [c for c in COMPARISONS if c.a in embedders and c.b in embedders]
 
 
 def embedder_sort_key(name: str) -> tuple[int, str]:
+    """Rows in :data:`~elmo_bench.comparisons.EMBEDDER_ORDER`, then the embedders it does not
+    list, alphabetically."""
     return (EMBEDDER_ORDER.index(name) if name in EMBEDDER_ORDER else len(EMBEDDER_ORDER), name)
 
 

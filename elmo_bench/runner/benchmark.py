@@ -20,8 +20,9 @@ from typing import Any
 
 from elmo_bench import paths
 from elmo_bench.atomic import write_json
+from elmo_bench.compared import COMPARED_EMBEDDERS
 from elmo_bench.devices import resolve_device
-from elmo_bench.embedders.registry import COMPARED_EMBEDDERS, prepare_source, source_settings
+from elmo_bench.embedders.registry import prepare_source, source_settings
 from elmo_bench.runner.executors import make_executor
 from elmo_bench.runner.grid import GridReport, check_tasks_data, plan_cells, run_grid, select
 from elmo_bench.report import build_report

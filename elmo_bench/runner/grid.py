@@ -33,16 +33,11 @@ from tqdm import tqdm
 
 from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import RESULT_FORMAT_VERSION, run_cell, summary_line, write_result
+from elmo_bench.compared import COMPARED_EMBEDDERS, SourceUse, UnknownEmbedderError, build_embedder
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.data.subsets import check_fraction
 from elmo_bench.digest import content_digest
-from elmo_bench.embedders.registry import (
-    COMPARED_EMBEDDERS,
-    SourceUse,
-    UnknownEmbedderError,
-    build_embedder,
-    source_settings,
-)
+from elmo_bench.embedders.registry import source_settings
 from elmo_bench.errors import USER_ERRORS, one_line
 from elmo_bench.pretrain.bilm.checkpoint import CHECKPOINT_NAME
 from elmo_bench.runner.presets import TASK_SECTIONS

@@ -45,9 +45,9 @@ from torch.multiprocessing.spawn import ProcessException
 
 from elmo_bench.atomic import remove_temporaries, write_json
 from elmo_bench.checksums import digest_files, verify_files
+from elmo_bench.compared import COMPARED_EMBEDDERS
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.digest import content_digest
-from elmo_bench.embedders.registry import COMPARED_EMBEDDERS
 from elmo_bench.pretrain.bilm.checkpoint import CHECKPOINT_NAME
 from elmo_bench.pretrain.bilm.corpus_source import DataSettings
 from elmo_bench.pretrain.bilm.errors import PretrainError

@@ -6,22 +6,27 @@ the biLSTM multiplies a full batch of rows and there is no padding; the char-CNN
 distinct token of the input; the LSTM hoists each layer's input projection out of the time loop.
 Every sentence is embedded independently (the biLM is stateless here), so a sentence gets the same
 vectors whatever else is in the input.
+
+:data:`ELMO` declares the ``elmo`` source that settings name (:mod:`elmo_bench.embedders.registry`).
 """
 from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
 from elmo_bench.errors import UsageError
+from elmo_bench.settings import SettingsError
 from ... import __version__
 from ...data.sources import file_sha256
 from ..base import Embedder, Layers, pad_sentence_layers
+from ..source import EmbedderSource
 from .bilm import ElmoBiLm
 from .chars import BOS_TOKEN, EOS_TOKEN, token_char_ids
 from .weights import load_bilm
@@ -241,3 +246,70 @@ class ElmoEmbedder(Embedder):
         for token in new:
             token_rows[token] = len(token_rows)
         return torch.cat([table, vectors])
+
+
+def load_elmo(settings: Mapping[str, Any]) -> ElmoEmbedder:
+    """The ``elmo`` source's embedder: a published ``model``, or ``options`` + ``weights``, or the
+    export of a ``pretrain_run`` folder, run as ``dtype``, ``max_batch_tokens``, ``device`` and
+    ``compile`` say.
+
+    Raises:
+        SettingsError: the settings name no weights, or both files and a published name.
+    """
+    runtime = {
+        "dtype": settings["dtype"],
+        "max_batch_tokens": settings["max_batch_tokens"],
+        "device": settings["device"],
+        "compile": settings["compile"],
+    }
+    has_files = settings["options"] is not None or settings["weights"] is not None
+    if settings["model"] is not None and has_files:
+        raise SettingsError("embedder.elmo: give either model or options + weights, not both")
+    if settings["model"] is not None:
+        return ElmoEmbedder.from_name(settings["model"], **runtime)
+    options, weights = settings["options"], settings["weights"]
+    if not has_files and settings["pretrain_run"] is not None:
+        options = Path(settings["pretrain_run"]) / "options.json"
+        weights = Path(settings["pretrain_run"]) / "weights.hdf5"
+    if options is None or weights is None:
+        raise SettingsError(
+            "ELMo needs embedder.elmo.options and embedder.elmo.weights (an options.json and "
+            "weights.hdf5 pair), embedder.elmo.pretrain_run (an elmo-bench pretrain folder) "
+            "or embedder.elmo.model (a published name such as 'small')"
+        )
+    return ElmoEmbedder.from_files(options, weights, **runtime)
+
+
+def prepare_elmo(settings: Mapping[str, Any]) -> str | None:
+    """Download the published model the settings name, if any."""
+    if settings["model"] is None:
+        return None
+    from .published import published_files
+
+    published_files(settings["model"])
+    return f"ELMo {settings['model']}"
+
+
+ELMO = EmbedderSource(
+    "elmo",
+    {
+        "options": None,
+        "weights": None,
+        "model": None,
+        "pretrain_run": None,
+        "lm_finetune_steps": 150,
+        "lm_finetune_learning_rate": 5e-4,
+        "dtype": "float32",
+        "max_batch_tokens": DEFAULT_MAX_BATCH_TOKENS,
+        "device": "cpu",
+        "compile": False,
+    },
+    load_elmo,
+    prepare_elmo,
+)
+"""``elmo``: ``elmo.options`` + ``elmo.weights`` (files) or ``elmo.model`` (a published name:
+small, medium, original, original-5.5B) or ``elmo.pretrain_run`` (a folder written by
+``elmo-bench pretrain``: its export stands in for options + weights, and its checkpoint, which
+holds the softmax, is what ``elmo-lm-finetuned`` fine-tunes, for ``elmo.lm_finetune_steps`` steps
+at peak learning rate ``elmo.lm_finetune_learning_rate``); then how it runs: ``dtype``,
+``max_batch_tokens``, ``device``, ``compile``."""
