@@ -108,9 +108,10 @@ DEFAULTS: dict[str, Any] = {
         },
     },
     "embedder": {
+        # every registered source, so a new one needs no line here; ELMo's device follows the
+        # run's unless set
+        **{source: dict(defaults) for source, defaults in DEFAULT_SOURCES.items()},
         "elmo": {**DEFAULT_SOURCES["elmo"], "device": None},
-        "glove": dict(DEFAULT_SOURCES["glove"]),
-        "transformer": dict(DEFAULT_SOURCES["transformer"]),
     },
     "task_defaults": {section: {} for section in TASK_SECTIONS},
     "task_settings": {},
