@@ -19,9 +19,12 @@ thread count before and after, and gives each contextual model's efficiency: the
 actually done per second, as a share of the mean matmul FLOP/s. For ELMo that is the char-CNN once
 per distinct token and the biLSTM at every position (``elmo_bench/embedders/elmo/flops.py``); for
 the transformer, every block's projections, feed-forward and attention products over every window,
-overlaps included (:func:`transformer_flops`). GloVe does no matrix products (no efficiency).
+overlaps included (``elmo_bench/embedders/transformer_costs.py``). GloVe does no matrix products
+(no efficiency).
 
-Before anything runs, each (mode, length) gets a memory estimate (:func:`estimate_memory_mb`); one
+Before anything runs, each (mode, length) gets a memory estimate (:func:`estimate_memory_mb`, from
+the memory models of ``elmo_bench/embedders/elmo/memory.py`` and
+``elmo_bench/embedders/transformer_costs.py`` plus the text's own records); one
 above ``--max-memory-mb`` is refused with the estimate instead of being run into an out-of-memory
 kill (first on a lower bound, before any text is read, then on the full estimate, which needs the
 text's distinct tokens and, for the transformer, its word pieces). The table and the JSON record the estimate beside the measured peak.
@@ -51,11 +54,12 @@ import torch
 
 from elmo_bench.analysis.figures import loglog_figure, save_figure
 from elmo_bench.atomic import write_atomically
-from elmo_bench.embedders.elmo.chars import MAX_CHARS
-from elmo_bench.embedders.elmo.embedder import DEFAULT_MAX_BATCH_TOKENS, ElmoEmbedder
-from elmo_bench.embedders.elmo.flops import char_cnn_flops, lstm_flops
-from elmo_bench.embedders.elmo.lstm import PRE_ACTIVATION_POSITIONS, gate_row_elements
+from elmo_bench.embedders import transformer_costs
+from elmo_bench.embedders.elmo import flops as elmo_flops
+from elmo_bench.embedders.elmo import memory as elmo_memory
+from elmo_bench.embedders.elmo.embedder import ElmoEmbedder
 from elmo_bench.embedders.elmo.options import ElmoOptions
+from elmo_bench.embedders.transformer_costs import TransformerShape
 from elmo_bench.machine import matmul_flops_per_second, rss_mb
 from elmo_bench.paths import data_dir
 from elmo_bench.pretrain.corpus import find_file_shards, tokenize_paragraph
@@ -63,25 +67,13 @@ from elmo_bench.pretrain.corpus import find_file_shards, tokenize_paragraph
 MODES = ("glove", "elmo-document", "elmo-sentences", "transformer")
 DEFAULT_LENGTHS = (100, 300, 1000, 3000, 10000, 20000)
 MB = 2**20
-# Memory model (bytes), checked against the measured peaks in the output table (the peak over
-# --repeats runs, which the heap's fragmentation lifts; from 1,000 tokens on, ELMo's and the
-# transformer's estimates came within -28% to +67% of them, under only at 1,000 to 10,000 tokens):
+# Memory (bytes) besides the embedders' own models (checked against the measured peaks in the
+# output table, with them):
 # - the text: a token as a Python string in a list, in the JSON handed to the worker, ~100 bytes;
-# - GloVe: the index, the gathered rows and the masked copy, for vectors of up to 300 dimensions;
-# - ELMo: see :func:`elmo_bytes`; a distinct token's records are its 50 character ids (an int64 row
-#   and the Python list it is built from) and three float32 copies of its P-dim vector (the chunk
-#   outputs, their concatenation, the grown token table);
-# - transformer: see :func:`transformer_bytes`; a piece's records (the tokenizer's encoding, the
-#   embedder's id and word-index lists, its window choice) take ~300 bytes.
+# - GloVe: the index, the gathered rows and the masked copy, for vectors of up to 300 dimensions.
 TEXT_BYTES_PER_TOKEN = 100
 GLOVE_BYTES_PER_TOKEN = 8 + 2 * 300 * 4
-ELMO_LAYER_COPIES = 2
-ELMO_CHAR_ID_BYTES_PER_TOKEN = MAX_CHARS * 8 + (56 + MAX_CHARS * 8)
-ELMO_TOKEN_VECTOR_COPIES = 3
-TRANSFORMER_BLOCK_HIDDEN_COPIES = 8
 TRANSFORMER_BATCH_WINDOWS = 32  # windows per forward pass of the transformer mode
-TRANSFORMER_PIECE_BYTES = 300
-GLIBC_MMAP_THRESHOLD_MAX = 32 * MB
 
 
 class LongTextError(ValueError):
@@ -109,139 +101,11 @@ class Measurement:
     message: str | None = None
 
 
-@dataclass(frozen=True)
-class TransformerShape:
-    """What the transformer's memory and work depend on: its widths and how it cuts windows.
-
-    Attributes:
-        hidden: ``H``, the width of every hidden state.
-        intermediate: the feed-forward width.
-        blocks: transformer blocks; a forward pass returns ``blocks + 1`` hidden states.
-        layers: hidden states the embedder keeps (all of them by default).
-        window_pieces: pieces per window, special tokens included.
-        content_pieces: pieces of text per window.
-        stride: pieces shared by consecutive windows.
-        pooler: whether the model also runs a pooler (BERT's dense layer on the first position).
-    """
-
-    hidden: int
-    intermediate: int
-    blocks: int
-    layers: int
-    window_pieces: int
-    content_pieces: int
-    stride: int
-    pooler: bool = False
-
-    @classmethod
-    def of(cls, embedder) -> "TransformerShape":
-        """The shape of a loaded :class:`~elmo_bench.embedders.transformer.TransformerEmbedder`."""
-        config = embedder.model.config
-        return cls(config.hidden_size, config.intermediate_size, config.num_hidden_layers,
-                   embedder.n_layers, embedder.max_pieces, embedder.content_pieces, embedder.stride,
-                   getattr(embedder.model, "pooler", None) is not None)
-
-    def windows(self, pieces: int) -> tuple[int, int]:
-        """``(windows, pieces per window)`` the embedder runs for one sequence of ``pieces`` pieces
-        (every window of a long sequence is full; special tokens included)."""
-        from elmo_bench.embedders.transformer import window_starts
-
-        n_special = self.window_pieces - self.content_pieces
-        return (len(window_starts(pieces, self.content_pieces, self.stride)),
-                min(pieces, self.content_pieces) + n_special)
-
-
-def char_cnn_bytes_per_token(options: ElmoOptions) -> int:
-    """Transient float32 memory of the char-CNN per token encoded: the character embeddings, the
-    largest convolution output twice (one width runs at a time and is max-pooled at once, but
-    oneDNN's convolution writes its own output and reorders it to torch's layout: 183 MB measured
-    for 512 tokens of the small model's 1024 width-7 filters, one copy being 92 MB), the pooled
-    filters and the highway layer's doubled projection."""
-    widest = max(count * (MAX_CHARS - width + 1) for width, count in options.filters)
-    return 4 * (MAX_CHARS * options.char_embedding_dim + 2 * widest + 3 * options.n_filters)
-
-
-def elmo_bytes(mode: str, tokens: int, distinct: int, options: ElmoOptions) -> int:
-    """Estimated peak bytes above the loaded biLM to embed ``tokens`` tokens with ``distinct``
-    distinct ones, as one sequence (``elmo-document``) or sentence by sentence in batches of
-    ``DEFAULT_MAX_BATCH_TOKENS`` (``elmo-sentences``). A run has two phases per batch:
-
-    - the char-CNN over the batch's new tokens, ``ElmoEmbedder.CHAR_CNN_CHUNK`` at a time, so its
-      transient memory is that of one chunk (:func:`char_cnn_bytes_per_token`);
-    - the biLSTM over the batch's positions: its input pre-activations (``2 x 4C`` floats a
-      position, in chunks of ``PRE_ACTIVATION_POSITIONS`` positions, in one buffer per layer), and at most two float32 copies of
-      the ``[L + 1, positions, 2P]`` layers (the LSTM's inputs and outputs, then its re-ordered
-      results, the layer-0 vectors and their stack; the small model's biLM alone peaked at 177 MB
-      on a 20,000-token sequence while two pre-activation chunks coexisted, 128 MB of it
-      pre-activations, 59 MB being one copy).
-
-    Kept throughout: the output, one ``[L + 1, tokens, 2P]`` copy (the padded tensor the embedder
-    allocates before the biLM runs; sentence by sentence, every batch's output, which the
-    per-sentence views keep), the text, and the distinct tokens' records. One sequence runs the two
-    phases once each, the first freed before the second: its peak is the larger. Sentence by
-    sentence the phases alternate batch after batch, and the measured peaks lie between the larger
-    phase and their sum; the estimate takes the sum.
-    """
-    layer_bytes = (options.n_layers + 1) * options.output_dim * 4  # [L + 1, 2P] float32 per position
-    new_tokens = distinct + 2  # the sentence markers are encoded too
-    positions = tokens + 2 if mode == "elmo-document" else min(tokens, DEFAULT_MAX_BATCH_TOKENS)
-    new_per_batch = min(new_tokens, positions)
-    char_cnn = min(new_per_batch, ElmoEmbedder.CHAR_CNN_CHUNK) * char_cnn_bytes_per_token(options)
-    pre_activations = min(positions, PRE_ACTIVATION_POSITIONS) * gate_row_elements(options.cell_dim) * 4
-    lstm = pre_activations + ELMO_LAYER_COPIES * positions * layer_bytes
-    kept = (tokens * (TEXT_BYTES_PER_TOKEN + layer_bytes)
-            + new_tokens * ELMO_TOKEN_VECTOR_COPIES * options.projection_dim * 4
-            + new_per_batch * ELMO_CHAR_ID_BYTES_PER_TOKEN)
-    return kept + (max(char_cnn, lstm) if mode == "elmo-document" else char_cnn + lstm)
-
-
-def transformer_flops(shape: TransformerShape, windows: int, window_pieces: int) -> int:
-    """Matrix-product FLOPs of ``windows`` windows of ``window_pieces`` pieces: in every block, the
-    query, key, value and output projections, the feed-forward pair, and the two attention
-    products (scores and weighted values); then the pooler, if any, on the first position."""
-    W, H, I = window_pieces, shape.hidden, shape.intermediate
-    per_block = 2 * W * (4 * H * H + 2 * H * I) + 2 * 2 * W * W * H
-    return windows * (shape.blocks * per_block + (2 * H * H if shape.pooler else 0))
-
-
-def transformer_bytes(shape: TransformerShape, tokens: int, pieces: int) -> int:
-    """Estimated peak bytes above the loaded transformer to embed one sequence of ``tokens`` words
-    in ``pieces`` word pieces, in two phases (float32 throughout):
-
-    - the forward passes, ``TRANSFORMER_BATCH_WINDOWS`` windows at a time, beside the output
-      ``[layers, windows * W, H]`` that the embedder allocates first and fills batch by batch: per
-      window of ``W`` pieces in the batch, the ``blocks + 1`` hidden states the model returns
-      (``[W, H]`` each), and one block's transients: about
-      8 ``[W, H]`` tensors (query, key, value, attention context, output projection, residual and
-      layer norm, feed-forward output, its residual and layer norm) and the feed-forward's
-      ``[W, intermediate]`` before and after GELU. SDPA's fused CPU kernel materialises no
-      ``[W, W]`` attention scores (torch's SDPA on 30 windows of 512 pieces, 12 heads, peaked at
-      56 MB with a mask, where the scores alone would take 360 MB);
-    - pooling to words: that output, the gathered piece
-      vectors ``[layers, pieces, H]``, and three ``[layers, tokens, H]`` tensors (the word sums,
-      their means, and the padded output the embedder allocates first).
-
-    glibc hands freed blocks of 32 MB or more back to the system at once but keeps smaller ones on
-    its heap, where the pooling's tensors of other sizes seldom fit: while the forward pass's
-    largest tensor (``[windows, W, intermediate]``) is under that, the two phases add up; beyond it,
-    the peak is the larger phase. Plus the text and the pieces' tokenizer and Python records.
-    """
-    windows, window_pieces = shape.windows(pieces)
-    positions = windows * window_pieces
-    batch_positions = min(windows, TRANSFORMER_BATCH_WINDOWS) * window_pieces
-    output = 4 * shape.layers * shape.hidden * positions
-    transients = 4 * batch_positions * (
-        (shape.blocks + 1 + TRANSFORMER_BLOCK_HIDDEN_COPIES) * shape.hidden + 2 * shape.intermediate)
-    pooling = output + 4 * shape.layers * shape.hidden * (pieces + 3 * tokens)
-    largest_forward_tensor = 4 * batch_positions * shape.intermediate
-    model = (transients + pooling if largest_forward_tensor < GLIBC_MMAP_THRESHOLD_MAX
-             else max(output + transients, pooling))
-    return tokens * TEXT_BYTES_PER_TOKEN + pieces * TRANSFORMER_PIECE_BYTES + model
-
-
 def estimate_memory_mb(mode: str, tokens: int, distinct: int, options: ElmoOptions | None = None,
                        transformer: TransformerShape | None = None, pieces: int = 0) -> float:
-    """Estimated peak resident memory above the loaded model, in MB (see the constants above).
+    """Estimated peak resident memory above the loaded model, in MB: the text's records plus the
+    embedder's own model (:mod:`elmo_bench.embedders.elmo.memory`,
+    :mod:`elmo_bench.embedders.transformer_costs`).
 
     Args:
         mode: one of :data:`MODES`.
@@ -254,27 +118,16 @@ def estimate_memory_mb(mode: str, tokens: int, distinct: int, options: ElmoOptio
     """
     if mode not in MODES:
         raise LongTextError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+    text = tokens * TEXT_BYTES_PER_TOKEN
     if mode == "glove":
-        return tokens * (TEXT_BYTES_PER_TOKEN + GLOVE_BYTES_PER_TOKEN) / MB
+        return (text + tokens * GLOVE_BYTES_PER_TOKEN) / MB
     if mode == "transformer":
         if transformer is None:
             raise LongTextError("the transformer mode's memory estimate needs the transformer's shape")
-        return transformer_bytes(transformer, tokens, pieces or tokens) / MB
+        return (text + transformer_costs.embedding_bytes(transformer, tokens, pieces or tokens)) / MB
     if options is None:
         raise LongTextError(f"the {mode} mode's memory estimate needs the biLM's options")
-    return elmo_bytes(mode, tokens, distinct, options) / MB
-
-
-def count_pieces(tokenizer, words: list[str]) -> int:
-    """Word pieces of ``words`` as ``TransformerEmbedder`` runs them: a word the tokenizer turns
-    into no piece becomes the unknown token (one piece)."""
-    if not words:
-        return 0
-    word_ids = tokenizer(words, is_split_into_words=True, add_special_tokens=False, verbose=False).word_ids()
-    per_word = [0] * len(words)
-    for word in word_ids:
-        per_word[word] += 1
-    return sum(max(count, 1) for count in per_word)
+    return (text + elmo_memory.embedding_bytes(options, tokens, distinct, mode == "elmo-document")) / MB
 
 
 def wikipedia_sentences(corpus: Path, tokens: int) -> list[list[str]]:
@@ -468,11 +321,10 @@ def _efficiency(measurement: Measurement, options: ElmoOptions | None, shape: Tr
     if measurement.mode == "glove":
         return None
     if measurement.mode == "transformer":
-        work = transformer_flops(shape, *shape.windows(measurement.pieces))
+        work = transformer_costs.embedding_flops(shape, *shape.windows(measurement.pieces))
     else:
         sequences = 1 if measurement.mode == "elmo-document" else measurement.sentences
-        work = (char_cnn_flops(options) * (measurement.distinct_tokens + 2)
-                + lstm_flops(options) * (measurement.tokens + 2 * sequences))
+        work = elmo_flops.embedding_flops(options, measurement.tokens, measurement.distinct_tokens, sequences)
     return work / measurement.seconds / matmul
 
 
@@ -534,7 +386,8 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             words = [token for sentence in sentences for token in sentence]
         for mode, tokens in planned:
             distinct = len(set(words[:tokens]))
-            pieces = count_pieces(transformer.tokenizer, words[:tokens]) if mode == "transformer" else 0
+            pieces = (transformer_costs.count_pieces(transformer.tokenizer, words[:tokens])
+                      if mode == "transformer" else 0)
             estimate = estimate_memory_mb(mode, tokens, distinct, options, shape, pieces)
             if estimate > limit:
                 measurements.append(_refused(mode, tokens, estimate, limit))
@@ -563,11 +416,12 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         "threads": args.threads,
         "repeats": args.repeats,
         "max_memory_mb": limit,
-        "char_cnn_gflops_per_token": None if options is None else round(char_cnn_flops(options) / 1e9, 5),
-        "lstm_gflops_per_position": None if options is None else round(lstm_flops(options) / 1e9, 5),
+        "char_cnn_gflops_per_token": None if options is None else round(
+            elmo_flops.char_cnn_flops(options) / 1e9, 5),
+        "lstm_gflops_per_position": None if options is None else round(elmo_flops.lstm_flops(options) / 1e9, 5),
         "transformer_window": None if shape is None else {
             "pieces": shape.window_pieces, "stride": shape.stride,
-            "gflops": round(transformer_flops(shape, 1, shape.window_pieces) / 1e9, 3)},
+            "gflops": round(transformer_costs.embedding_flops(shape, 1, shape.window_pieces) / 1e9, 3)},
         "matmul_gflops": {"before": round(matmul_before / 1e9, 2), "after": round(matmul_after / 1e9, 2)},
         "torch": torch.__version__,
         "platform": platform.platform(),
@@ -618,7 +472,8 @@ def _header(summary: dict) -> str:
             f"{summary['threads']} thread(s), best of {summary['repeats']}; fp32 matmul "
             f"{summary['matmul_gflops']['before']} / {summary['matmul_gflops']['after']} GFLOP/s "
             "(before / after). Efficiency: matrix-product FLOPs actually done per second as a share of "
-            "the mean matmul throughput. Estimate: the memory model of `benchmarks/long_text.py`.\n\n")
+            "the mean matmul throughput. Estimate: the memory models of `elmo_bench/embedders/elmo/memory.py` "
+            "and `elmo_bench/embedders/transformer_costs.py`, plus the text.\n\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,15 +42,12 @@ import torch.distributed as dist
 
 from elmo_bench.atomic import write_json
 from elmo_bench.paths import data_dir
-from elmo_bench.pretrain.bilm import (
-    BiLmTrainer,
-    DataSettings,
-    DistributedContext,
-    forward_flops,
-    init_distributed,
-    load_source,
-    make_batch,
-)
+from elmo_bench.pretrain.bilm.corpus_source import DataSettings
+from elmo_bench.pretrain.bilm.data import make_batch
+from elmo_bench.pretrain.bilm.distributed import DistributedContext, init_distributed
+from elmo_bench.pretrain.bilm.model import forward_flops
+from elmo_bench.pretrain.bilm.sources import load_pretraining_source
+from elmo_bench.pretrain.bilm.trainer import BiLmTrainer
 from elmo_bench.pretrain.bilm_presets import get_preset
 from elmo_bench.settings import parse_sections
 
@@ -133,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     overrides = parse_sections(args.set, "--set", "train.max_steps=100")
     preset = get_preset(args.preset, overrides)
-    source = load_source(DataSettings(str(root / "corpus" / "wikipedia")), preset.vocab)
+    source = load_pretraining_source(DataSettings(str(root / "corpus" / "wikipedia")), preset.vocab)
     trainer = BiLmTrainer(preset, source, Path("/nonexistent-never-written"), context)
     n_words = len(source.vocabulary)
     n_parameters = sum(p.numel() for p in trainer.model.parameters())

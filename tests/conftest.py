@@ -15,6 +15,24 @@ def tiny_elmo_dir() -> Path:
     return TINY_ELMO
 
 
+TINY_WORDPIECE_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "un", "##happi", "##ly",
+                        "run", "##ning", "."]
+
+
+@pytest.fixture(scope="session")
+def tiny_wordpiece_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved 2-block BERT of width 16 with a 13-entry WordPiece vocabulary."""
+    transformers = pytest.importorskip("transformers")
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    (folder / "vocab.txt").write_text("\n".join(TINY_WORDPIECE_VOCAB) + "\n", encoding="utf-8")
+    transformers.BertTokenizerFast.from_pretrained(folder).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=len(TINY_WORDPIECE_VOCAB), hidden_size=16, num_hidden_layers=2,
+                                     num_attention_heads=2, intermediate_size=32, max_position_embeddings=512)
+    transformers.BertModel(config).save_pretrained(folder)
+    return folder
+
+
 @pytest.fixture()
 def one_thread():
     """Torch on one thread for the test: the tiny models of the tests run fastest so, and are
@@ -38,7 +56,8 @@ def tiny_pretrain_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     options.json + weights.hdf5): the ``tiny`` biLM trained for 4 steps on random sentences."""
     import random
 
-    from elmo_bench.pretrain.bilm import BiLmTrainer, LmCorpus, PretrainingSource
+    from elmo_bench.pretrain.bilm.data import LmCorpus, PretrainingSource
+    from elmo_bench.pretrain.bilm.trainer import BiLmTrainer
     from elmo_bench.pretrain.bilm_presets import get_preset
     from elmo_bench.pretrain.vocab import SPECIAL_TOKENS, Vocabulary
 

@@ -5,7 +5,7 @@ import torch
 from elmo_bench.embedders.elmo.charcnn import CharCnnEncoder, pooled_char_length
 from elmo_bench.embedders.elmo.chars import CHAR_PAD, MAX_CHARS, token_char_ids
 from elmo_bench.embedders.elmo.options import ElmoOptions
-from elmo_bench.pretrain.bilm import encode_distinct_tokens
+from elmo_bench.pretrain.charcnn_kernel import encode_distinct_tokens
 
 TOKENS = ["a", "of", "<S>", "elephant", "x" * 60, "naïve"]
 

@@ -9,7 +9,7 @@ import torch
 from elmo_bench.embedders.elmo.embedder import ElmoEmbedder
 from elmo_bench.finetune.lm import LmFinetuneSettings, adapted_bilm
 from elmo_bench.finetune.unfrozen import UnfrozenElmo
-from elmo_bench.pretrain.bilm import PretrainError
+from elmo_bench.pretrain.bilm.errors import PretrainError
 from elmo_bench.task import TrainingConfig
 from elmo_bench.training import UNFROZEN_MODULE, parameter_groups
 

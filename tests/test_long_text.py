@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from elmo_bench.embedders import transformer_costs
+from elmo_bench.embedders.elmo import memory as elmo_memory
 from elmo_bench.embedders.elmo.options import ElmoOptions
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "long_text.py"
@@ -48,60 +50,24 @@ def test_text_is_cut_at_the_asked_length(long_text, corpus):
         long_text.wikipedia_sentences(corpus, 1000)
 
 
-def test_elmo_memory_estimate_grows_with_length_and_the_char_cnn_stops_at_a_chunk(long_text, tiny_elmo_dir):
+def test_the_estimate_is_the_text_plus_the_embedders_own_model(long_text, tiny_elmo_dir):
+    """The benchmark adds its text's records (100 bytes a token) to the embedders' memory models
+    (tested with them in test_embedding_costs.py)."""
     options = ElmoOptions.from_file(tiny_elmo_dir / "options.json")
     mb = 2**20
-    # The char-CNN's memory per token: 50 chars x 4 dims, the widest convolution twice (16 filters
-    # x 48 positions), 3 x 28 filters; float32.
-    per_token = long_text.char_cnn_bytes_per_token(options)
-    assert per_token == 4 * (50 * 4 + 2 * 16 * 48 + 3 * 28)
-    # A distinct token's records: 50 int64 ids and their Python list, three 16-float vectors.
-    records = 50 * 8 + 56 + 50 * 8 + 3 * 16 * 4
-
-    def document(tokens, distinct):
-        return long_text.estimate_memory_mb("elmo-document", tokens, distinct, options)
-
-    # Long documents, where the biLSTM phase is the larger: per token the text (100 bytes), the
-    # output and two working copies of the [3 layers, 32] float32 layers.
-    assert document(2 * 10**6, 0) - document(10**6, 0) == pytest.approx(10**6 * (100 + 3 * 384) / mb)
-    # A short document, where the char-CNN phase is the larger: below a chunk of 512 new tokens,
-    # every new token adds its char-CNN memory; beyond, only its records (the char-CNN runs
-    # ElmoEmbedder.CHAR_CNN_CHUNK tokens at a time).
-    assert document(1000, 400) - document(1000, 300) == pytest.approx(100 * (per_token + records) / mb)
-    assert document(10**4, 2000) - document(10**4, 1000) == pytest.approx(1000 * records / mb)
-    # Sentence by sentence, the char-CNN and the LSTM work one batch at a time.
-    sentences = long_text.estimate_memory_mb("elmo-sentences", 10**6, 10**5, options)
-    assert sentences < document(10**6, 10**5)
+    for mode, one_sequence in (("elmo-document", True), ("elmo-sentences", False)):
+        model = elmo_memory.embedding_bytes(options, 5000, 700, one_sequence)
+        assert long_text.estimate_memory_mb(mode, 5000, 700, options) == (5000 * 100 + model) / mb
+    shape = transformer_costs.TransformerShape(hidden=8, intermediate=16, blocks=2, layers=3, window_pieces=12,
+                                               content_pieces=10, stride=4, batch_windows=32)
+    # Without a piece count, one piece a word: a lower bound.
+    assert long_text.estimate_memory_mb("transformer", 20, 0, transformer=shape) == (
+        20 * 100 + transformer_costs.embedding_bytes(shape, 20, 20)) / mb
+    assert long_text.estimate_memory_mb("transformer", 20, 0, transformer=shape, pieces=30) > (
+        long_text.estimate_memory_mb("transformer", 20, 0, transformer=shape))
+    assert long_text.estimate_memory_mb("glove", 10, 0) == 10 * (100 + 8 + 2400) / mb
     with pytest.raises(long_text.LongTextError, match="needs the biLM's options"):
         long_text.estimate_memory_mb("elmo-document", 10, 5)
-
-
-def test_transformer_memory_estimate_follows_its_windows(long_text):
-    # 3 stored layers of width 8, windows of 12 pieces (10 of text) sharing 4.
-    shape = long_text.TransformerShape(hidden=8, intermediate=16, blocks=2, layers=3, window_pieces=12,
-                                       content_pieces=10, stride=4)
-    assert shape.windows(7) == (1, 9)
-    assert shape.windows(30) == (5, 12)  # text windows start at 0, 6, 12, 18 and 20
-
-    def estimate(tokens, pieces):
-        return long_text.estimate_memory_mb("transformer", tokens, 0, transformer=shape, pieces=pieces) * 2**20
-
-    # Small: the forward pass (5 windows x 12 positions x (3 states + 8 block copies) x 8 floats,
-    # plus 2 x 16 feed-forward floats) and the pooling (3 layers x 8 floats x (60 positions +
-    # 30 pieces + 3 x 20 words)) add up, with the text's and the pieces' records.
-    forward = 4 * 60 * ((3 + 8) * 8 + 2 * 16)
-    pooling = 4 * 3 * 8 * (60 + 30 + 3 * 20)
-    assert estimate(20, 30) == pytest.approx(20 * 100 + 30 * 300 + forward + pooling)
-    # Without a piece count, one piece a word: a lower bound.
-    assert estimate(20, 0) == estimate(20, 20) < estimate(20, 30)
-    # Long: the model sees 32 windows at a time, beside the whole output [3, windows x 12, 8] that
-    # pooling then reads; its feed-forward tensors stay under glibc's 32 MB mmap threshold, so
-    # one pass's transients add to the pooling phase.
-    pieces = 10**7
-    windows = shape.windows(pieces)[0]
-    transients = 4 * 12 * 32 * ((3 + 8) * 8 + 2 * 16)
-    pooling = 4 * 3 * 8 * (12 * windows + pieces + 3 * pieces)
-    assert estimate(pieces, pieces) == pytest.approx(pieces * (100 + 300) + transients + pooling)
     with pytest.raises(long_text.LongTextError, match="needs the transformer's shape"):
         long_text.estimate_memory_mb("transformer", 10, 5)
 
@@ -151,59 +117,15 @@ def test_one_measurement_in_process(long_text, tiny_elmo_dir, corpus, tmp_path):
     assert result["seconds"] > 0 and result["peak_rss_mb"] >= result["model_rss_mb"] - 5
 
 
-TINY_BERT_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "un", "##happi", "##ly",
-                   "run", "##ning", "."]
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory) -> Path:
-    """A saved 2-block BERT of width 16 with a 13-entry WordPiece vocabulary."""
-    transformers = pytest.importorskip("transformers")
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    (folder / "vocab.txt").write_text("\n".join(TINY_BERT_VOCAB) + "\n", encoding="utf-8")
-    transformers.BertTokenizerFast.from_pretrained(folder).save_pretrained(folder)
-    torch.manual_seed(0)
-    config = transformers.BertConfig(vocab_size=len(TINY_BERT_VOCAB), hidden_size=16, num_hidden_layers=2,
-                                     num_attention_heads=2, intermediate_size=32, max_position_embeddings=512)
-    transformers.BertModel(config).save_pretrained(folder)
-    return folder
-
-
-def test_transformer_pieces_windows_and_flops_are_what_the_embedder_runs(long_text, tiny_bert, monkeypatch):
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from elmo_bench.embedders.transformer import TransformerEmbedder
-
-    embedder = TransformerEmbedder(tiny_bert)
-    shape = long_text.TransformerShape.of(embedder)
-    assert (shape.hidden, shape.blocks, shape.layers, shape.window_pieces, shape.content_pieces, shape.pooler) == (
-        16, 2, 3, 512, 510, True)
-    # 8 pieces a group ("unhappily" 3, "running" 2); "zebra" is [UNK]; "" has no piece and
-    # becomes [UNK] too.
-    words = ["the", "unhappily", "cat", "running", "."] * 120 + ["zebra", ""]
-    pieces = long_text.count_pieces(embedder.tokenizer, words)
-    assert pieces == 120 * 8 + 2
-    # 962 pieces: text windows of 510 at 0, 382 and 452, each with [CLS] and [SEP].
-    assert shape.windows(pieces) == (3, 512)
-    run = []
-    forward = embedder._forward
-    monkeypatch.setattr(embedder, "_forward", lambda windows: run.append([len(w) for w in windows]) or forward(windows))
-    embedder.model.set_attn_implementation("eager")  # so that the attention products are counted too
-    with FlopCounterMode(display=False) as counter:
-        embedder.embed([words])
-    assert run == [[512] * 3]
-    assert counter.get_total_flops() == long_text.transformer_flops(shape, 3, 512)
-
-
-def test_transformer_mode_end_to_end(long_text, tiny_bert, corpus, tmp_path):
+def test_transformer_mode_end_to_end(long_text, tiny_wordpiece_bert, corpus, tmp_path):
     out = tmp_path / "long.json"
     code = long_text.main([
-        "--transformer-model", str(tiny_bert), "--corpus", str(corpus), "--modes", "transformer",
+        "--transformer-model", str(tiny_wordpiece_bert), "--corpus", str(corpus), "--modes", "transformer",
         "--lengths", "20", "--repeats", "1", "--max-memory-mb", "1000", "--out", str(out),
     ])
     assert code == 0
     summary = json.loads(out.read_text())
-    assert summary["elmo"] is None and summary["transformer"] == str(tiny_bert.resolve())
+    assert summary["elmo"] is None and summary["transformer"] == str(tiny_wordpiece_bert.resolve())
     [measured] = summary["measurements"]
     assert measured["status"] == "measured", measured["message"]
     # Every word of the corpus outside the tiny vocabulary is one [UNK] piece.

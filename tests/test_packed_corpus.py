@@ -7,7 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from elmo_bench.pretrain.bilm import DataSettings, PretrainError, load_source, pretrain
+from elmo_bench.pretrain.bilm.corpus_source import DataSettings
+from elmo_bench.pretrain.bilm.errors import PretrainError
+from elmo_bench.pretrain.bilm.run import pretrain
+from elmo_bench.pretrain.bilm.sources import load_pretraining_source
 from elmo_bench.pretrain.bilm_presets import get_preset
 from elmo_bench.pretrain.packed import load_packed, pack_source
 
@@ -26,7 +29,7 @@ def _preset():
 
 
 def test_round_trip_keeps_ids_offsets_and_vocabulary(source_settings: DataSettings, tmp_path: Path):
-    source = load_source(source_settings, _preset().vocab)
+    source = load_pretraining_source(source_settings, _preset().vocab)
     pack_source(source, tmp_path / "packed.npz", max_train_tokens=200)
     loaded = load_packed(tmp_path / "packed.npz", tmp_path / "vocabulary")
 
@@ -44,7 +47,7 @@ def test_round_trip_keeps_ids_offsets_and_vocabulary(source_settings: DataSettin
 
 def test_training_from_the_packed_file_equals_training_from_the_corpus(source_settings: DataSettings, tmp_path: Path):
     torch.set_num_threads(1)
-    source = load_source(source_settings, _preset().vocab)
+    source = load_pretraining_source(source_settings, _preset().vocab)
     pack_source(source, tmp_path / "packed.npz")
     direct = pretrain(_preset(), source_settings, tmp_path / "direct")
     packed = pretrain(_preset(), DataSettings(str(tmp_path / "packed.npz"), packed=str(tmp_path / "packed.npz")),

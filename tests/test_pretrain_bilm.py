@@ -20,24 +20,17 @@ from elmo_bench.embedders.elmo.chars import batch_to_ids, token_char_ids
 from elmo_bench.embedders.elmo.charcnn import CharCnnEncoder
 from elmo_bench.embedders.elmo.lstm import ElmoLstm
 from elmo_bench.embedders.elmo.weights import load_bilm
-from elmo_bench.pretrain.bilm import (
-    BiLanguageModel,
-    BiLmTrainer,
-    DataSettings,
-    LmCorpus,
-    PretrainError,
-    StopRule,
-    Windows,
-    encode_distinct_tokens,
-    evaluate,
-    load_source,
-    make_batch,
-    plan_batches,
-    pretrain,
-    read_wikitext,
-    write_run_summary,
-)
+from elmo_bench.pretrain.bilm.corpus_source import DataSettings
+from elmo_bench.pretrain.bilm.data import LmCorpus, Windows, make_batch, plan_batches
+from elmo_bench.pretrain.bilm.errors import PretrainError
+from elmo_bench.pretrain.bilm.evaluation import evaluate
+from elmo_bench.pretrain.bilm.model import BiLanguageModel
+from elmo_bench.pretrain.bilm.run import pretrain, write_run_summary
+from elmo_bench.pretrain.bilm.sources import load_pretraining_source
+from elmo_bench.pretrain.bilm.trainer import BiLmTrainer, StopRule
+from elmo_bench.pretrain.bilm.wikitext import read_wikitext
 from elmo_bench.pretrain.bilm_presets import PresetError, get_preset
+from elmo_bench.pretrain.charcnn_kernel import encode_distinct_tokens
 from elmo_bench.pretrain.lstm_kernel import run_full_length_lstm
 from elmo_bench.pretrain.vocab import Vocabulary
 
@@ -220,7 +213,7 @@ def test_resume_rejects_a_vocabulary_that_does_not_fit(corpus_dir: Path, tmp_pat
     pretrain(_preset(max_steps=2), _settings(corpus_dir), tmp_path / "run")
     other_vocab = tmp_path / "other" / "vocab.txt"
     Vocabulary(["<S>", "</S>", "<UNK>", *WORDS[:25]]).save(other_vocab)
-    source = load_source(_settings(corpus_dir, vocab_file=str(other_vocab)), _preset().vocab)
+    source = load_pretraining_source(_settings(corpus_dir, vocab_file=str(other_vocab)), _preset().vocab)
     trainer = BiLmTrainer(_preset(max_steps=2), source, tmp_path / "run")
     with pytest.raises(PretrainError, match=f"{other_vocab}.*does not fit the checkpoint .*checkpoint.pt"):
         trainer.load_checkpoint()
@@ -305,7 +298,7 @@ def _ddp_worker(rank: int, world_size: int, port: int, corpus_dir: str, output_d
 
 
 def test_ddp_two_processes_match_one_process_with_the_same_global_batch(corpus_dir: Path, tmp_path: Path):
-    load_source(_settings(corpus_dir), _preset().vocab)  # build the caches before the workers start
+    load_pretraining_source(_settings(corpus_dir), _preset().vocab)  # build the caches before the workers start
     mp.spawn(_ddp_worker, args=(2, _free_port(), str(corpus_dir), str(tmp_path / "ddp")), nprocs=2, join=True)
     rank0 = torch.load(tmp_path / "ddp" / "rank0.pt")
     rank1 = torch.load(tmp_path / "ddp" / "rank1.pt")

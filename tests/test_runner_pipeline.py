@@ -25,10 +25,13 @@ import pytest
 import torch
 
 from elmo_bench.runner.benchmark import run_benchmark
+from elmo_bench.runner.request import RunRequest
 from elmo_bench.runner.grid import RUNNER_KEY
 from elmo_bench.runner.presets import resolve_preset
 from elmo_bench.runner.smoke_data import write_smoke_data
-from elmo_bench.pretrain.bilm import DataSettings, StopRule, pretrain
+from elmo_bench.pretrain.bilm.corpus_source import DataSettings
+from elmo_bench.pretrain.bilm.run import pretrain
+from elmo_bench.pretrain.bilm.trainer import StopRule
 from elmo_bench.pretrain.bilm_presets import get_preset
 from elmo_bench.pretrain.corpus import CorpusError
 from elmo_bench.runner.stages import (
@@ -234,7 +237,8 @@ def test_concurrent_stages_write_what_sequential_ones_wrote(smoke, smoke_cache, 
     assert any(line.startswith("glove: training") for line in lines)  # the stage's own log line
     assert sum(line.startswith(("glove: done", "bilm: done")) for line in lines) == 2
     loggers = {record.name for record in caplog.records}
-    assert {"elmo_bench.pretrain.glove", "elmo_bench.pretrain.bilm"} <= loggers
+    assert "elmo_bench.pretrain.glove" in loggers
+    assert any(name.startswith("elmo_bench.pretrain.bilm.") for name in loggers)
 
 
 def test_a_failing_concurrent_stage_raises_its_own_error_once_the_other_finished(
@@ -262,8 +266,8 @@ def test_finished_cells_are_skipped_and_bad_files_redone(smoke_cache, tmp_path):
 
     def run(**overrides):
         settings = resolve_preset("smoke", overrides)
-        return run_benchmark(settings, tasks=["trec6"], embedders=["glove", "elmo"],
-                             results_dir=results, progress=False, log=lambda line: None)
+        return run_benchmark(settings, RunRequest(tasks=["trec6"], embedders=["glove", "elmo"],
+                                                  results_dir=results, progress=False), log=lambda line: None)
 
     assert [o.status for o in run().grid.outcomes] == ["done", "done"]
     glove = results / "cells" / "smoke" / "trec6.glove.seed1.json"
@@ -292,8 +296,8 @@ def test_other_executors_write_the_same_results(smoke, smoke_cache, tmp_path, ex
         "executor.submitit.folder": str(tmp_path / "jobs"),
         "executor.submitit.poll_seconds": 0.2,
     })
-    outcome = run_benchmark(settings, tasks=["trec6"], embedders=embedders, results_dir=results,
-                            progress=False, log=lambda line: None)
+    outcome = run_benchmark(settings, RunRequest(tasks=["trec6"], embedders=embedders, results_dir=results,
+                                                 progress=False), log=lambda line: None)
     assert outcome.failed == 0, [o.error for o in outcome.grid.outcomes]
     files = cell_files(results)
     reference = {name: result for name, result in cell_files(smoke["results"]).items() if name in files}
@@ -307,8 +311,9 @@ def test_other_executors_write_the_same_results(smoke, smoke_cache, tmp_path, ex
 def test_the_pool_runs_every_cell_in_a_fresh_process(smoke, smoke_cache, tmp_path):
     """A cell's peak memory is its own: one worker still gives each cell a new process."""
     settings = resolve_preset("smoke", {"executor.name": "pool", "executor.workers": 1})
-    outcome = run_benchmark(settings, tasks=["trec6"], embedders=["glove", "elmo"],
-                            results_dir=tmp_path / "results", progress=False, log=lambda line: None)
+    outcome = run_benchmark(settings, RunRequest(tasks=["trec6"], embedders=["glove", "elmo"],
+                                                 results_dir=tmp_path / "results", progress=False),
+                            log=lambda line: None)
     assert outcome.failed == 0, [o.error for o in outcome.grid.outcomes]
     processes = {f[RUNNER_KEY]["process_id"] for f in cell_files(tmp_path / "results").values()}
     assert len(processes) == 2 and os.getpid() not in processes
@@ -341,8 +346,10 @@ def test_a_task_from_a_tasks_dir_runs_in_the_grid(smoke_cache, tmp_path, monkeyp
     folder.mkdir()
     (folder / "trec_fine.py").write_text(TASK_MODULE)
     outcome = run_benchmark(
-        resolve_preset("smoke"), tasks=["trec_fine_from_folder"], embedders=["glove"],
-        tasks_dirs=[folder], results_dir=tmp_path / "results", progress=False, log=lambda line: None,
+        resolve_preset("smoke"),
+        RunRequest(tasks=["trec_fine_from_folder"], embedders=["glove"], tasks_dirs=[folder],
+                   results_dir=tmp_path / "results", progress=False),
+        log=lambda line: None,
     )
     assert outcome.failed == 0, [o.error for o in outcome.grid.outcomes]
     result = json.loads((outcome.cells_dir / "trec_fine_from_folder.glove.seed1.json").read_text())
@@ -390,7 +397,7 @@ def test_the_plan_is_printed_first_with_what_is_done_and_measured_costs(smoke, s
     into an empty results folder beside the first run's manifest and cells estimates each cell
     from the cells measured there."""
     lines = []
-    run_benchmark(resolve_preset("smoke"), results_dir=smoke["results"], progress=False, log=lines.append)
+    run_benchmark(resolve_preset("smoke"), RunRequest(results_dir=smoke["results"], progress=False), log=lines.append)
     start = lines.index("plan of the 'smoke' run:")  # after "smoke data in ...", before any stage
     assert lines[start + 1].startswith("  stage glove: done (")
     assert lines[start + 2].startswith("  stage bilm: done (")
@@ -410,7 +417,7 @@ def test_the_plan_is_printed_first_with_what_is_done_and_measured_costs(smoke, s
     with pytest.MonkeyPatch.context() as patch:  # stop after the plan: the grid is not the point
         patch.setattr("elmo_bench.runner.benchmark.run_stages", lambda *args: (_ for _ in ()).throw(KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
-            run_benchmark(settings, results_dir=fresh, progress=False, log=lines.append)
+            run_benchmark(settings, RunRequest(results_dir=fresh, progress=False), log=lines.append)
     assert "  trec6: 2 cells (glove, elmo x 1 seeds), 0 done" in lines
     (estimate,) = [line for line in lines if "estimated time left" in line]
     assert "never measured" not in estimate and not estimate.startswith("  estimated time left: 0 s")
@@ -428,7 +435,7 @@ def test_a_cell_finished_by_another_run_after_planning_is_not_run_again(smoke, s
         patch.setattr("elmo_bench.runner.benchmark.run_grid",
                       lambda planned, *args, **kwargs: specs.extend(planned) or (_ for _ in ()).throw(KeyboardInterrupt))
         with pytest.raises(KeyboardInterrupt):
-            run_benchmark(settings, results_dir=tmp_path, progress=False, log=lines.append)
+            run_benchmark(settings, RunRequest(results_dir=tmp_path, progress=False), log=lines.append)
     spec = next(spec for spec in specs if spec.label == "trec6.glove.seed1")
     Path(spec.result_path).parent.mkdir(parents=True)
     shutil.copy(smoke["results"] / "cells" / "smoke" / "trec6.glove.seed1.json", spec.result_path)

@@ -338,8 +338,9 @@ def test_command_line_parsing_and_listing():
 def test_bad_run_settings_fail_before_any_stage(dotted, value, message, tmp_path, monkeypatch):
     """In ``standard`` these used to surface after about an hour of pretraining, once per cell."""
     from elmo_bench.runner.benchmark import run_benchmark
+    from elmo_bench.runner.request import RunRequest
 
     monkeypatch.setenv("ELMO_BENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr("elmo_bench.runner.benchmark.run_stages", lambda *args: pytest.fail("a stage ran"))
     with pytest.raises(PresetError, match=message):
-        run_benchmark(resolve_preset("standard", {dotted: value}), results_dir=tmp_path)
+        run_benchmark(resolve_preset("standard", {dotted: value}), RunRequest(results_dir=tmp_path))

@@ -16,6 +16,7 @@ from elmo_bench.paths import DataFolders
 from elmo_bench.runner.benchmark import flat_sources, run_benchmark
 from elmo_bench.runner.grid import plan_cells, select
 from elmo_bench.runner.presets import resolve_preset
+from elmo_bench.runner.request import RunRequest
 from elmo_bench.runner.smoke_data import write_smoke_data
 from elmo_bench.task import TASK_FILES_ORIGIN, TaskDataError, TaskRegistry, TaskRegistryError
 
@@ -191,8 +192,8 @@ def test_the_grid_checks_the_data_before_pretraining(plugin, tmp_path):
     folder = plugin({**DEFAULT_FILES, "test": "data/missing.tsv"})
     settings = resolve_preset("smoke", {"stages_dir": str(tmp_path / "stages")})
     with pytest.raises(TaskDataError, match=r"task 'polarity', test split: .*missing\.tsv does not"):
-        run_benchmark(settings, tasks=["polarity"], embedders=["glove", "elmo"],
-                      tasks_dirs=[folder], results_dir=tmp_path / "results", progress=False,
+        run_benchmark(settings, RunRequest(tasks=["polarity"], embedders=["glove", "elmo"], tasks_dirs=[folder],
+                                           results_dir=tmp_path / "results", progress=False),
                       log=lambda line: None)
     assert sorted(path.name for path in (tmp_path / "stages").iterdir()) == ["smoke-data"]
 

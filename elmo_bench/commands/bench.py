@@ -13,28 +13,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 
-from elmo_bench.devices import add_device_argument
-from elmo_bench.runner.benchmark import describe_outcome, failure_details, run_benchmark
-from elmo_bench.runner.executors import EXECUTORS
-from elmo_bench.runner.presets import PRESETS, resolve_preset
-from elmo_bench.settings import parse_assignments
-
-DEFAULT_PRESET = "standard"
-
-
-def _names(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
-
-
-def _seeds(text: str) -> list[int]:
-    try:
-        return [int(seed) for seed in _names(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--seeds takes integers separated by commas, got {text!r}"
-        ) from None
+from elmo_bench.commands.grid_arguments import add_grid_arguments, preset_settings, print_outcomes, run_request
+from elmo_bench.runner.benchmark import run_benchmark
 
 
 def results_table(report_markdown: str) -> str:
@@ -49,60 +30,13 @@ def results_table(report_markdown: str) -> str:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--preset", default=DEFAULT_PRESET,
-        help=f"one of {', '.join(PRESETS)} (default {DEFAULT_PRESET})",
-    )
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-        help="change a preset setting, e.g. pretrain.bilm.overrides.train.max_steps=500 or "
-        "task_settings.squad11.options.max_train_questions=2000 (repeatable; values are JSON "
-        "when they parse)",
-    )
-    parser.add_argument("--tasks", type=_names, help="run only these tasks (comma separated)")
-    parser.add_argument("--embedders", type=_names, help="run only these embedders (comma separated)")
-    parser.add_argument("--seeds", type=_seeds, help="run only these seeds (comma separated)")
-    parser.add_argument(
-        "--executor", help=f"where cells run: {', '.join(EXECUTORS)} (default: the preset's, local)"
-    )
-    parser.add_argument("--workers", type=int, help="processes (pool) or jobs in flight (submitit)")
-    parser.add_argument(
-        "--tasks-dir", action="append", default=[], type=Path,
-        help="another folder of task modules (repeatable)",
-    )
-    parser.add_argument(
-        "--results-dir", type=Path, default=Path("results"),
-        help="cells go to RESULTS_DIR/cells/PRESET/ (default results)",
-    )
-    add_device_argument(parser, None)
-    parser.add_argument("--verbose", action="store_true", help="print each cell's progress lines")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_grid_arguments(parser, preset_help="the protocol", default_tasks="the preset's",
+                       cells_folder="PRESET", embedders=True)
 
 
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    overrides = parse_assignments(args.overrides, "--set", "pretrain.glove.dim=50")
-    if args.executor is not None:
-        overrides["executor.name"] = args.executor
-    if args.workers is not None:
-        overrides["executor.workers"] = args.workers
-    if args.device is not None:
-        overrides["device"] = args.device
-    settings = resolve_preset(args.preset, overrides)
-    outcome = run_benchmark(
-        settings,
-        tasks=args.tasks,
-        embedders=args.embedders,
-        seeds=args.seeds,
-        tasks_dirs=args.tasks_dir,
-        results_dir=args.results_dir,
-        verbose=args.verbose,
-        progress=not args.no_progress,
-    )
+    outcome = run_benchmark(preset_settings(args), run_request(args))
     if outcome.report_dir is not None:
         print(results_table((outcome.report_dir / "README.md").read_text(encoding="utf-8")))
-    print(describe_outcome(outcome))
-    if outcome.failed:
-        print(failure_details(outcome))
-        return 1
-    return 0
+    return print_outcomes([outcome])

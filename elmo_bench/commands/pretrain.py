@@ -24,7 +24,10 @@ import torch
 from elmo_bench.atomic import remove_temporaries
 from elmo_bench.devices import resolve_device
 from elmo_bench.paths import data_dir
-from elmo_bench.pretrain.bilm import DataSettings, PretrainError, StopRule, pretrain, write_run_summary
+from elmo_bench.pretrain.bilm.corpus_source import DataSettings
+from elmo_bench.pretrain.bilm.errors import PretrainError
+from elmo_bench.pretrain.bilm.run import pretrain, write_run_summary
+from elmo_bench.pretrain.bilm.trainer import StopRule
 from elmo_bench.pretrain.bilm_presets import PRESETS, get_preset
 from elmo_bench.settings import parse_sections
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from elmo_bench.curves.definitions import CurveDefinition
-from elmo_bench.pretrain.bilm import SNAPSHOTS_DIR
+from elmo_bench.pretrain.bilm.export import SNAPSHOTS_DIR
 from elmo_bench.runner.benchmark import run_folders
 from elmo_bench.runner.smoke_data import write_smoke_data
 from elmo_bench.runner.stages import (

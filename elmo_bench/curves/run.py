@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,6 @@ from elmo_bench.curves.plots import PLOTS
 from elmo_bench.curves.points import CurvePoint, curve_points
 from elmo_bench.curves.render import csv_text, json_text, markdown
 from elmo_bench.curves.stats import curve_numbers
-from elmo_bench.compared import COMPARED_EMBEDDERS
 from elmo_bench.embedders.transformer import minilm_model_dir
 from elmo_bench.runner.benchmark import (
     BenchmarkOutcome,
@@ -29,8 +28,9 @@ from elmo_bench.runner.benchmark import (
     run_folders,
 )
 from elmo_bench.runner.grid import CellSpec, finished_result, plan_cells, select, task_settings
+from elmo_bench.runner.request import RunRequest
 from elmo_bench.runner.smoke_data import write_smoke_data
-from elmo_bench.runner.stages import STAGES, read_stage_record, run_stages, source_is_given, stage_folder
+from elmo_bench.runner.stages import plan_stages
 from elmo_bench.task import TaskRegistry, discover_tasks
 
 
@@ -54,18 +54,15 @@ def manifest_path(results_dir: Path, definition: CurveDefinition, point: CurvePo
 def run_curve(
     definition: CurveDefinition,
     settings: dict[str, Any],
+    request: RunRequest = RunRequest(),
     *,
-    tasks: Sequence[str] | None = None,
-    seeds: Sequence[int] | None = None,
-    tasks_dirs: Sequence[Path] = (),
-    results_dir: Path = Path("results"),
-    verbose: bool = False,
-    progress: bool = True,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
 ) -> list[BenchmarkOutcome]:
     """Run every point of ``definition`` under the preset ``settings`` (cells done before are
-    skipped), then write its tables and plot. A curve without an axis (the transformer) also
-    rebuilds the preset's report, where its rows stand beside the preset's.
+    skipped), then write its tables and plot. Each point is a grid run of ``request`` with the
+    curve's tasks (by default :data:`~elmo_bench.curves.definitions.CURVE_TASKS`) and the point's
+    embedders. A curve without an axis (the transformer) also rebuilds the preset's report, where
+    its rows stand beside the preset's.
 
     Raises:
         CurveError: the pretraining curve's biLM stage is unfinished or has no snapshots.
@@ -77,15 +74,18 @@ def run_curve(
         minilm_model_dir()  # the default model's package is there, or one line says how to get it
     outcomes = []
     for point in points:
-        log(f"curve {definition.name}: point {point.label} -> {Path(results_dir) / 'cells' / point.cells_name}")
+        log(f"curve {definition.name}: point {point.label} -> "
+            f"{Path(request.results_dir) / 'cells' / point.cells_name}")
+        point_request = replace(
+            request, tasks=curve_tasks(request.tasks), embedders=point.embedders,
+            seeds=curve_seeds(settings, request.seeds),
+        )
         outcomes.append(run_benchmark(
-            copy.deepcopy(point.settings), tasks=curve_tasks(tasks), embedders=point.embedders,
-            seeds=curve_seeds(settings, seeds), tasks_dirs=tasks_dirs, results_dir=results_dir,
-            verbose=verbose, progress=progress, log=log, report=definition.axis == "none",
-            manifest=manifest_path(results_dir, definition, point),
+            copy.deepcopy(point.settings), point_request, log=log, report=definition.axis == "none",
+            manifest=manifest_path(request.results_dir, definition, point),
         ))
     if not any(outcome.failed for outcome in outcomes):
-        write_curve_files(definition, points, settings, tasks=tasks, seeds=seeds, results_dir=results_dir)
+        write_curve_files(definition, points, settings, request)
     return outcomes
 
 
@@ -93,20 +93,20 @@ def write_curve_files(
     definition: CurveDefinition,
     points: Sequence[CurvePoint],
     settings: dict[str, Any],
+    request: RunRequest = RunRequest(),
     *,
-    tasks: Sequence[str] | None = None,
-    seeds: Sequence[int] | None = None,
-    results_dir: Path = Path("results"),
     resamples: int = 10_000,
     bootstrap_seed: int = 0,
 ) -> list[Path]:
     """``<curve>.md``, ``.csv``, ``.json`` (and ``.png`` for a curve with an axis) from the cell
-    files that exist; every file is rendered before the first is written, each atomically.
+    files that exist (of ``request``'s tasks and seeds under its results folder); every file is
+    rendered before the first is written, each atomically.
 
     Raises:
         CellFileError: a cell file that is not a valid cell result.
     """
-    numbers = curve_numbers(definition, points, curve_tasks(tasks), curve_seeds(settings, seeds),
+    results_dir = request.results_dir
+    numbers = curve_numbers(definition, points, curve_tasks(request.tasks), curve_seeds(settings, request.seeds),
                             results_dir, resamples, bootstrap_seed)
     command = f"elmo-bench curves {definition.name} --preset {settings['preset']}"
     outputs = {
@@ -154,16 +154,13 @@ def _finished_specs(point: CurvePoint, tasks: list[str], seeds: list[int], resul
     cache_dir, stages_dir, data_dir = run_folders(settings)
     if settings["smoke_data"]:
         write_smoke_data(data_dir)  # its corpus's content names the stages' folders
-    used = {use.source for name in point.embedders for use in COMPARED_EMBEDDERS[name]}
-    for stage, (source, _) in STAGES.items():
-        if source in used and not source_is_given(source, settings["embedder"][source]):
-            folder = stage_folder(stage, settings["pretrain"][stage], data_dir, stages_dir)
-            if read_stage_record(folder) is None:
-                return None
+    stages = plan_stages(settings, settings["embedders"], data_dir, stages_dir)
+    if not all(stage.done for stage in stages):
+        return None
     device = resolve_device(settings["device"])
     sources = flat_sources(settings, device)
-    for stage in run_stages(settings, settings["embedders"], data_dir, stages_dir, lambda line: None):
-        sources.update(stage.sources)  # every stage was finished: nothing is trained here
+    for stage in stages:
+        sources.update(stage.sources)
     cells_dir = Path(results_dir) / "cells" / settings["preset"]
     return plan_cells(settings, registry, sources, cells_dir, tasks_dirs, data_dir, cache_dir, device)
 
@@ -171,16 +168,14 @@ def _finished_specs(point: CurvePoint, tasks: list[str], seeds: list[int], resul
 def plan_curve(
     definition: CurveDefinition,
     settings: dict[str, Any],
-    *,
-    tasks: Sequence[str] | None = None,
-    seeds: Sequence[int] | None = None,
-    tasks_dirs: Sequence[Path] = (),
-    results_dir: Path = Path("results"),
+    request: RunRequest = RunRequest(),
 ) -> tuple[list[CurvePoint], list[PlannedCell]]:
-    """Every cell of the curve with its status and estimated seconds, nothing run or trained
-    (points whose biLM is not pretrained yet are listed, all their cells to run)."""
+    """Every cell of the curve (of ``request``'s tasks and seeds) with its status and estimated
+    seconds, nothing run or trained (points whose biLM is not pretrained yet are listed, all their
+    cells to run)."""
     points = curve_points(definition, settings, require_inputs=False)
-    task_names, seed_list = curve_tasks(tasks), curve_seeds(settings, seeds)
+    tasks_dirs, results_dir = request.tasks_dirs, request.results_dir
+    task_names, seed_list = curve_tasks(request.tasks), curve_seeds(settings, request.seeds)
     references = reference_costs(Path(results_dir) / "cells" / settings["preset"])
     registry = discover_tasks(tasks_dirs)
     planned = []

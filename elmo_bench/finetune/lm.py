@@ -7,7 +7,7 @@ and a short warm-up + cosine schedule; the task's dev sentences are the held-out
 perplexity before and after is measured. Test text is never seen. The result is an ordinary
 ``options.json`` + ``weights.hdf5`` pair that ELMo then embeds the task with, frozen.
 
-The training loop is the pretraining one (:class:`~elmo_bench.pretrain.bilm.BiLmTrainer`) with the
+The training loop is the pretraining one (:class:`~elmo_bench.pretrain.bilm.trainer.BiLmTrainer`) with the
 schedule replaced, so the batches, losses and export are the same code.
 
 Adapted biLMs are cached under ``<cache>/lm-finetuned/<key>``, ``key`` a digest of the checkpoint
@@ -30,14 +30,10 @@ from elmo_bench.atomic import building_folder
 from elmo_bench.cache import cache_key
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.digest import content_digest
-from elmo_bench.pretrain.bilm import (
-    CHECKPOINT_NAME,
-    BiLmTrainer,
-    LmCorpus,
-    PretrainError,
-    PretrainingSource,
-    read_checkpoint,
-)
+from elmo_bench.pretrain.bilm.checkpoint import CHECKPOINT_NAME, read_checkpoint
+from elmo_bench.pretrain.bilm.data import LmCorpus, PretrainingSource
+from elmo_bench.pretrain.bilm.errors import PretrainError
+from elmo_bench.pretrain.bilm.trainer import BiLmTrainer
 from elmo_bench.pretrain.bilm_presets import BiLmPreset
 from elmo_bench.pretrain.vocab import Vocabulary
 from elmo_bench.settings import check_fields, integer, number

@@ -7,7 +7,7 @@ char-CNN and the biLSTM along with the head (at the lower learning rate
 optimizer, gradient clipping and the best-epoch state restore cover it with the head.
 
 The char-CNN runs once per distinct token of a batch through the pretraining kernel
-(:func:`~elmo_bench.pretrain.bilm.encode_distinct_tokens`, whose backward is 3x faster than
+(:func:`~elmo_bench.pretrain.charcnn_kernel.encode_distinct_tokens`, whose backward is 3x faster than
 autograd through the core modules); the biLSTM is the core
 :class:`~elmo_bench.embedders.elmo.lstm.ElmoLstm`, which handles rows of different lengths.
 """
@@ -23,7 +23,7 @@ from torch import nn
 from elmo_bench.embedders.elmo.bilm import ElmoBiLm
 from elmo_bench.embedders.elmo.chars import BOS_TOKEN, EOS_TOKEN, token_char_ids
 from elmo_bench.embedders.elmo.embedder import framed_token_index
-from elmo_bench.pretrain.bilm import encode_distinct_tokens
+from elmo_bench.pretrain.charcnn_kernel import encode_distinct_tokens
 
 
 class UnfrozenElmo(nn.Module):

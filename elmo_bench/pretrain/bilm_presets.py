@@ -88,8 +88,9 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """How to train.
+class BiLmTrainConfig:
+    """How to train the biLM (the schedule of a pretraining run; a task head's is
+    ``TrainingConfig``, the schema of ``Task.training``).
 
     Attributes:
         batch_tokens: positions (``<S>``/``</S>`` included) per batch and rank; every batch holds
@@ -153,7 +154,7 @@ class BiLmPreset:
 
     name: str
     model: ModelConfig
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: BiLmTrainConfig = field(default_factory=BiLmTrainConfig)
     vocab: VocabConfig = field(default_factory=VocabConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -168,7 +169,7 @@ class BiLmPreset:
             return cls(
                 name=str(data["name"]),
                 model=ModelConfig(**model),
-                train=TrainConfig(**data.get("train", {})),
+                train=BiLmTrainConfig(**data.get("train", {})),
                 vocab=VocabConfig(**data.get("vocab", {})),
             )
         except (KeyError, TypeError) as error:

@@ -27,13 +27,9 @@ import numpy as np
 
 from elmo_bench.atomic import write_atomically
 from elmo_bench.errors import run_main
-from elmo_bench.pretrain.bilm import (
-    DataSettings,
-    LmCorpus,
-    PretrainError,
-    PretrainingSource,
-    load_source,
-)
+from elmo_bench.pretrain.bilm.corpus_source import DataSettings, read_corpus_source
+from elmo_bench.pretrain.bilm.data import LmCorpus, PretrainingSource
+from elmo_bench.pretrain.bilm.errors import PretrainError
 from elmo_bench.pretrain.bilm_presets import get_preset
 from elmo_bench.pretrain.vocab import Vocabulary, VocabularyError
 
@@ -131,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def pack() -> None:
-        source = load_source(DataSettings(corpus=args.corpus, workers=args.workers), get_preset(args.preset).vocab)
+        source = read_corpus_source(DataSettings(corpus=args.corpus, workers=args.workers),
+                                    get_preset(args.preset).vocab)
         meta = pack_source(source, args.out, args.max_train_tokens)
         print(json.dumps({"out": str(args.out), "bytes": args.out.stat().st_size,
                           "train_tokens": meta["train_tokens"], "full_train_tokens": meta["full_train_tokens"]}))

@@ -28,6 +28,7 @@ from elmo_bench.runner.grid import GridReport, check_tasks_data, plan_cells, run
 from elmo_bench.report import build_report
 from elmo_bench.runner.smoke_data import write_smoke_data
 from elmo_bench.runner.presets import check_run_settings
+from elmo_bench.runner.request import RunRequest
 from elmo_bench.runner.plan import measured_stage_seconds, plan_lines
 from elmo_bench.runner.stages import StageOutcome, check_stages, plan_stages, run_stages
 from elmo_bench.settings import SettingsError
@@ -90,14 +91,8 @@ def prepare_files(sources: dict[str, Any], embedders: Sequence[str], log: Callab
 
 def run_benchmark(
     settings: dict[str, Any],
+    request: RunRequest = RunRequest(),
     *,
-    tasks: Sequence[str] | None = None,
-    embedders: Sequence[str] | None = None,
-    seeds: Sequence[int] | None = None,
-    tasks_dirs: Sequence[Path] = (),
-    results_dir: Path = Path("results"),
-    verbose: bool = False,
-    progress: bool = True,
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True),
     report: bool = True,
     manifest: Path | None = None,
@@ -106,11 +101,8 @@ def run_benchmark(
 
     Args:
         settings: resolved preset settings (modified: the selection is applied to them).
-        tasks, embedders, seeds: a part of the grid (None: the preset's).
-        tasks_dirs: extra folders of task modules.
-        results_dir: cells go to ``<results_dir>/cells/<preset>/``.
-        verbose: cells print their progress lines.
-        progress: show the grid's progress bar.
+        request: the part of the grid, where cells go (``<results_dir>/cells/<preset>/``), extra
+            task folders, and what is shown while running.
         log: where stage and setup lines go.
         report: build the preset's report once every cell is done (a curve's points do not:
             :mod:`elmo_bench.curves` draws their tables).
@@ -122,8 +114,9 @@ def run_benchmark(
         TaskDataError: a selected task cannot locate or read a split (before any work starts).
     """
     check_run_settings(settings)
+    tasks_dirs, results_dir = request.tasks_dirs, request.results_dir
     registry = discover_tasks(tasks_dirs)
-    select(settings, registry, tasks, embedders, seeds)
+    select(settings, registry, request.tasks, request.embedders, request.seeds)
     device = resolve_device(settings["device"], log=log, what="--device")
     cache_dir, stages_dir, data_dir = run_folders(settings)
     if settings["smoke_data"]:
@@ -170,11 +163,11 @@ def run_benchmark(
     }
     specs = plan_cells(
         settings, registry, sources, cells_dir, tasks_dirs, data_dir, cache_dir, device,
-        provenance, verbose,
+        provenance, request.verbose,
     )
     log(f"{len(specs)} cells ({len(settings['tasks'])} tasks, {len(settings['embedders'])} "
         f"embedders, {len(settings['seeds'])} seeds) -> {cells_dir}, executor {executor.name}")
-    grid = run_grid(specs, executor, progress=progress)
+    grid = run_grid(specs, executor, progress=request.progress)
     report_dir = None
     if report and not grid.with_status("failed"):
         report_dir = Path(results_dir) / (settings["report_dir"] or settings["preset"])

@@ -20,7 +20,7 @@ from elmo_bench.cell import RESULT_FORMAT_VERSION
 from elmo_bench.compared import SourceUse
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.digest import content_digest
-from elmo_bench.pretrain.bilm import CHECKPOINT_NAME
+from elmo_bench.pretrain.bilm.checkpoint import CHECKPOINT_NAME
 from elmo_bench.task import ROLES, Task
 
 # The files of a pretraining run folder (``elmo.pretrain_run``) that what is read from it depends on.

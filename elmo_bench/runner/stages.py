@@ -13,7 +13,7 @@ it writes ``stage.json`` beside its output: its settings, its output files, and 
 seconds of the invocation that finished it, plus the training seconds the trainer counted over
 every invocation), and the sha256 of each output, checked before a later run reuses it (see
 :func:`read_stage_record`). A folder with a valid ``stage.json`` is skipped; one without it is resumed: the
-biLM from its ``checkpoint.pt`` (:func:`elmo_bench.pretrain.bilm.pretrain` with ``resume``),
+biLM from its ``checkpoint.pt`` (:func:`elmo_bench.pretrain.bilm.run.pretrain` with ``resume``),
 GloVe from its per-epoch checkpoint (:func:`elmo_bench.pretrain.glove.train_glove` resumes by
 itself). Their outputs become the cells' embedder sources: ``glove.vectors`` and
 ``elmo.options`` + ``elmo.weights``, plus ``elmo.pretrain_run`` (the biLM's folder, whose checkpoint
@@ -21,8 +21,9 @@ itself). Their outputs become the cells' embedder sources: ``glove.vectors`` and
 
 With ``pretrain.concurrent``, stages that must run (not those found done) run at the same time,
 each in a spawned process of its own with its own torch threads (e.g. GloVe on one core and the
-biLM on the other): their log records and ``log`` lines come back to this process, and a failed
-stage raises here, with its own error, once the other has ended. The stages share only caches
+biLM on the other; :mod:`elmo_bench.runner.stage_processes` runs the processes): their log
+records and ``log`` lines come back to this process, and a failed stage raises here, with its own
+error, once the other has ended. The stages share only caches
 that are written whole under a lock or atomically (the tokenized corpus, its vocabularies and
 encodings), so running them side by side changes no output.
 """
@@ -31,19 +32,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime
+import functools
 import json
 import logging
-import logging.handlers
-import multiprocessing
-import os
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch.multiprocessing.spawn import ProcessException
 
 from elmo_bench.atomic import remove_temporaries, write_json
@@ -51,17 +48,16 @@ from elmo_bench.checksums import digest_files, verify_files
 from elmo_bench.compared import COMPARED_EMBEDDERS
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.digest import content_digest
-from elmo_bench.pretrain.bilm import (
-    CHECKPOINT_NAME,
-    DataSettings,
-    PretrainError,
-    pretrain,
-    wikitext_files,
-)
+from elmo_bench.pretrain.bilm.checkpoint import CHECKPOINT_NAME
+from elmo_bench.pretrain.bilm.corpus_source import DataSettings
+from elmo_bench.pretrain.bilm.errors import PretrainError
+from elmo_bench.pretrain.bilm.run import pretrain
+from elmo_bench.pretrain.bilm.wikitext import wikitext_files
 from elmo_bench.pretrain.bilm_presets import BiLmPreset, get_preset
 from elmo_bench.pretrain.corpus import CorpusConfig, CorpusError, corpus_fingerprint
 from elmo_bench.pretrain.glove import GloveConfig, train_glove
 from elmo_bench.pretrain.vocab import VocabConfig
+from elmo_bench.runner.stage_processes import run_data_parallel, run_side_by_side, with_threads
 from elmo_bench.settings import SettingsError
 
 STAGE_RECORD = "stage.json"
@@ -231,13 +227,6 @@ def _output_checksums(outputs: Mapping[str, Path]) -> dict[str, str]:
     return {name: digest_files(path.parent, [path.name])[path.name] for name, path in outputs.items()}
 
 
-def _with_threads(threads: int, work: Callable[[], Any]) -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return work()
-    finally:
-        torch.set_num_threads(before)
 
 
 def _finish(
@@ -341,47 +330,6 @@ def run_glove_stage(
     return StageOutcome("glove", folder, stage_sources("glove", record["outputs"], folder), record, False)
 
 
-def _pretrain_rank(
-    rank: int, world_size: int, port: int, threads: int, preset: BiLmPreset | None,
-    data: DataSettings | None, folder: Path, log_level: int,
-) -> None:
-    """One rank of :func:`_pretrain_data_parallel` (a spawned process): the environment that
-    ``torchrun`` would set, then :func:`pretrain`, which joins the gloo group from it."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world_size),
-                      RANK=str(rank), LOCAL_RANK=str(rank))
-    logging.basicConfig(level=log_level, format=f"%(asctime)s rank {rank} %(name)s: %(message)s")
-    torch.set_num_threads(threads)
-    pretrain(preset, data, folder, resume=preset is None)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _pretrain_data_parallel(
-    processes: int, threads: int, preset: BiLmPreset | None, data: DataSettings | None, folder: Path
-) -> None:
-    """Pretrain (``preset`` and ``data`` given) or resume (both None) with ``processes`` DDP ranks
-    on this machine, spawned by torch.multiprocessing as ``torchrun --nproc-per-node`` would start
-    them (rank 0 writes the checkpoints, metrics and export).
-
-    Raises:
-        StageError: a rank failed (its error and traceback are in the message).
-    """
-    try:
-        torch.multiprocessing.start_processes(
-            _pretrain_rank,
-            args=(processes, _free_port(), threads, preset, data, folder, logging.getLogger().getEffectiveLevel()),
-            nprocs=processes, join=True, start_method="spawn",
-        )
-    except ProcessException as error:
-        raise StageError(
-            f"bilm: a data-parallel rank failed; a rerun resumes from {folder / CHECKPOINT_NAME}: {error}"
-        ) from error
-
-
 def run_bilm_stage(
     config: Mapping[str, Any], data_dir: Path | None, stages_dir: Path, log: Callable[[str], None]
 ) -> StageOutcome:
@@ -408,10 +356,16 @@ def run_bilm_stage(
         workers=config["workers"],
         wikitext_dir=None if wikitext is None else str(wikitext),
     )
+    work = functools.partial(pretrain, None if resumed else preset, data, folder, resume=resumed)
     if processes == 1:
-        _with_threads(config["threads"], lambda: pretrain(None if resumed else preset, data, folder, resume=resumed))
+        with_threads(config["threads"], work)
     else:
-        _pretrain_data_parallel(processes, config["threads"], None if resumed else preset, data, folder)
+        try:
+            run_data_parallel(processes, config["threads"], work)
+        except ProcessException as error:
+            raise StageError(
+                f"bilm: a data-parallel rank failed; a rerun resumes from {folder / CHECKPOINT_NAME}: {error}"
+            ) from error
     metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     outputs = {name: folder / f"{name}.{suffix}" for name, suffix in
                (("options", "json"), ("weights", "hdf5"), ("vocab", "txt"))}
@@ -460,39 +414,6 @@ def _log_outcome(outcome: StageOutcome, log: Callable[[str], None]) -> None:
     )
 
 
-STAGE_LOG = "elmo_bench.runner.stages.log"
-"""The logger that carries a stage process's ``log`` lines to the ``log`` of the parent."""
-
-
-def _log_to_parent(line: str) -> None:
-    """The ``log`` of a stage process (a module-level function: it is pickled by name)."""
-    logging.getLogger(STAGE_LOG).info(line)
-
-
-def _send_logs_to(queue: Any, level: int) -> None:
-    """Initializer of a stage process: its log records at ``level`` and above, and its ``log``
-    lines, go to ``queue`` and nowhere else (not to handlers the main module set up on import)."""
-    root = logging.getLogger()
-    root.handlers = [logging.handlers.QueueHandler(queue)]
-    root.setLevel(level)
-    logging.getLogger(STAGE_LOG).setLevel(logging.INFO)
-
-
-class _FromStageProcesses(logging.Handler):
-    """In the parent: hands what stage processes log to the parent's ``log`` (their ``log``
-    lines) or to the parent's logger of the same name (their log records)."""
-
-    def __init__(self, log: Callable[[str], None]) -> None:
-        super().__init__()
-        self.log = log
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.name == STAGE_LOG:
-            self.log(record.getMessage())
-        else:
-            logging.getLogger(record.name).handle(record)
-
-
 def _stage_result(name: str, future: concurrent.futures.Future) -> StageOutcome:
     """The outcome of stage ``name``'s process; the stage's own exception when it failed.
 
@@ -517,28 +438,10 @@ def _run_side_by_side(
     """Run the stages of ``configs`` (name -> settings) at once, each in a spawned process; every
     one has ended, finished or failed, before this returns or raises (the first failed stage's
     exception, in the order of ``configs``)."""
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    listener = logging.handlers.QueueListener(queue, _FromStageProcesses(log))
-    listener.start()
-    try:
-        with concurrent.futures.ProcessPoolExecutor(
-            len(configs), mp_context=context, initializer=_send_logs_to,
-            initargs=(queue, logging.getLogger().getEffectiveLevel()),
-        ) as pool:
-            futures = {
-                pool.submit(STAGES[name][1], config, data_dir, stages_dir, _log_to_parent): name
-                for name, config in configs.items()
-            }
-            for future in concurrent.futures.as_completed(futures):
-                error = future.exception()
-                if error is None:
-                    _log_outcome(future.result(), log)
-                else:
-                    log(f"{futures[future]}: failed: {type(error).__name__}: {error}")
-    finally:
-        listener.stop()
-    return {name: _stage_result(name, future) for future, name in futures.items()}
+    calls = {name: functools.partial(STAGES[name][1], config, data_dir, stages_dir)
+             for name, config in configs.items()}
+    futures = run_side_by_side(calls, log, lambda outcome: _log_outcome(outcome, log))
+    return {name: _stage_result(name, future) for name, future in futures.items()}
 
 
 def needed_stages(settings: Mapping[str, Any], embedders: Sequence[str]) -> dict[str, Mapping[str, Any]]:

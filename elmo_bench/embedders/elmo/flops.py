@@ -23,3 +23,10 @@ def lstm_flops(options: ElmoOptions) -> int:
 def model_flops_per_token(options: ElmoOptions) -> int:
     """The model's FLOPs per token as defined (char-CNN run for every token, plus the biLSTM)."""
     return char_cnn_flops(options) + lstm_flops(options)
+
+
+def embedding_flops(options: ElmoOptions, tokens: int, distinct: int, sequences: int) -> int:
+    """FLOPs the embedder does on ``tokens`` tokens (``distinct`` of them distinct) in
+    ``sequences`` sentences: the char-CNN once per distinct token (and the two sentence markers),
+    the biLSTM at every position of every sequence, markers included."""
+    return char_cnn_flops(options) * (distinct + 2) + lstm_flops(options) * (tokens + 2 * sequences)
