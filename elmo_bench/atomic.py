@@ -3,14 +3,17 @@ through here.
 
 A reader (or a resumed run) never sees a half-written file: the content goes to a temporary file
 (or folder) beside the target, which is renamed onto it (``os.replace``, atomic on POSIX). The
-temporaries are hidden (their names start with a dot).
+temporaries are hidden (their names start with a dot). A killed write leaves its temporary behind;
+the next run removes it before it writes there: :func:`remove_temporaries` in a folder that one run
+owns, :func:`remove_building_leftovers` for one target of a shared folder (a cache), under the
+target's lock (:func:`writing_once`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
 import json
+import logging
 import os
 import re
 import shutil
@@ -19,10 +22,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 # tempfile's random part: 8 characters of "abcdefghijklmnopqrstuvwxyz0123456789_".
 _RANDOM = r"[a-z0-9_]{8}"
 _FILE_TEMPORARY = re.compile(rf"\..+-{_RANDOM}(\.[^.]+)?")
 _FOLDER_TEMPORARY = re.compile(rf"\..+\.{_RANDOM}")
+
+logger = logging.getLogger(__name__)
 
 
 def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -96,11 +103,47 @@ def remove_temporaries(folder: str | Path) -> list[Path]:
     return removed
 
 
-def remove_building_leftovers(folder: str | Path) -> None:
-    """Remove the temporary folders (``.<name>.*``) that killed :func:`building_folder` calls for
-    ``folder`` left beside it; the caller holds the lock under which ``folder`` is built."""
-    folder = Path(folder)
-    for leftover in folder.parent.glob(f".{glob.escape(folder.name)}.*"):
-        if leftover.is_dir() and _FOLDER_TEMPORARY.fullmatch(leftover.name):
-            shutil.rmtree(leftover, ignore_errors=True)
+def remove_building_leftovers(target: str | Path) -> list[Path]:
+    """Remove the temporaries that killed writes of ``target`` left beside it (the folders of
+    :func:`building_folder`, ``.<name>.*``, and the files of :func:`write_atomically`,
+    ``.<stem>-*<suffix>``); return what was removed.
 
+    For a shared folder (a cache), where other targets may be written at the same time: only
+    ``target``'s temporaries are touched, and the caller holds the lock under which ``target`` is
+    written, so none of them belongs to a write still in progress."""
+    target = Path(target)
+    folder_temporary = re.compile(rf"\.{re.escape(target.name)}\.{_RANDOM}")
+    file_temporary = re.compile(rf"\.{re.escape(target.stem)}-{_RANDOM}{re.escape(target.suffix)}")
+    removed = []
+    for leftover in target.parent.glob(".*"):
+        if leftover.is_dir() and folder_temporary.fullmatch(leftover.name):
+            shutil.rmtree(leftover, ignore_errors=True)
+        elif leftover.is_file() and file_temporary.fullmatch(leftover.name):
+            leftover.unlink(missing_ok=True)
+        else:
+            continue
+        removed.append(leftover)
+    return removed
+
+
+@contextlib.contextmanager
+def writing_once(target: str | Path) -> Iterator[bool]:
+    """For a file or folder of a shared cache, written once and never changed: whether the ``with``
+    block is to write ``target`` (False when it exists).
+
+    When it is, the block runs under the file lock ``<target>.lock``, so a second process waits and
+    then finds ``target`` written, and the temporaries that killed writes of ``target`` left are
+    removed first (:func:`remove_building_leftovers`). The block writes ``target`` with
+    :func:`write_atomically` or :func:`building_folder`, so that it exists only when whole."""
+    target = Path(target)
+    if target.exists():
+        yield False
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{target}.lock"):
+        if target.exists():  # written by the process that held the lock before
+            yield False
+            return
+        for leftover in remove_building_leftovers(target):
+            logger.info("removed %s, left by a write of %s that was killed", leftover, target)
+        yield True

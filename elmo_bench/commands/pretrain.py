@@ -16,12 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 from pathlib import Path
 
 import torch
 
-from elmo_bench.atomic import remove_temporaries
 from elmo_bench.devices import resolve_device
 from elmo_bench.paths import data_dir
 from elmo_bench.pretrain.bilm.corpus_source import DataSettings
@@ -97,9 +95,6 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if args.overrides:
             raise PretrainError("--set cannot change a resumed run; its configuration is in its checkpoint")
-        if os.environ.get("RANK", "0") == "0":  # one process cleans, before any rank writes
-            for leftover in remove_temporaries(args.output):
-                logging.info("removed %s, left by a run that was killed while writing it", leftover)
         trainer = pretrain(None, None, args.output, resume=True, stop=stop, device=device)
     else:
         overrides = parse_sections(args.overrides, "--set", "train.max_steps=2000")

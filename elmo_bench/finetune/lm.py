@@ -12,8 +12,9 @@ schedule replaced, so the batches, losses and export are the same code.
 
 Adapted biLMs are cached under ``<cache>/lm-finetuned/<key>``, ``key`` a digest of the checkpoint
 file, the training and dev sentences and the settings: a changed input never returns a stale
-biLM. A run is short (minutes); an interrupted one leaves only a temporary folder, and the next
-call starts it again.
+biLM. An adaptation is built in a temporary folder renamed into place, under a file lock beside
+it (a second process wanting the same one waits, then reads it); a run is short (minutes), so a
+killed one is not resumed: the next call removes its temporary folder and starts again.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from elmo_bench.atomic import building_folder
+from elmo_bench.atomic import building_folder, writing_once
 from elmo_bench.cache import cache_key
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.digest import content_digest
@@ -179,11 +180,14 @@ def adapted_bilm(
     }
     key = content_digest(key_parts, 24)
     folder = cache_root / "lm-finetuned" / key
-    record_path = folder / "adaptation.json"
-    cached = record_path.is_file()
-    if not cached:
-        with building_folder(folder) as building:
-            record = finetune_language_model(pretrain_run, train_sentences, dev_sentences, settings, building)
-            (building / "adaptation.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    record = json.loads(record_path.read_text(encoding="utf-8"))
-    return AdaptedBiLm(folder / "options.json", folder / "weights.hdf5", {**record, "cache": "hit" if cached else "computed"})
+    with writing_once(folder) as to_build:
+        if to_build:  # a killed build's temporary folder is removed by now
+            with building_folder(folder) as building:
+                record = finetune_language_model(
+                    pretrain_run, train_sentences, dev_sentences, settings, building
+                )
+                text = json.dumps(record, indent=1) + "\n"
+                (building / "adaptation.json").write_text(text, encoding="utf-8")
+    record = json.loads((folder / "adaptation.json").read_text(encoding="utf-8"))
+    cache = "computed" if to_build else "hit"
+    return AdaptedBiLm(folder / "options.json", folder / "weights.hdf5", {**record, "cache": cache})

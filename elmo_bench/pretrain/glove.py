@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from elmo_bench.atomic import remove_temporaries, write_atomically
+from elmo_bench.atomic import remove_temporaries, write_atomically, writing_once
 from elmo_bench.digest import content_digest
 from elmo_bench.errors import ElmoBenchError, run_main
 from elmo_bench.pretrain.corpus import CorpusConfig, CorpusError
@@ -169,7 +169,8 @@ def cooccurrence_matrix(
     train: EncodedCorpus, config: GloveConfig
 ) -> tuple[scipy.sparse.csr_matrix, str]:
     """The co-occurrence counts of the training split's vocabulary words (rows in the order of
-    :attr:`Vocabulary.words`), cached next to the tokenized corpus, and their cache key."""
+    :attr:`Vocabulary.words`), cached next to the tokenized corpus (counted once, under a lock),
+    and their cache key."""
     vocabulary = train.vocabulary
     key_parts = {
         "version": COOCCURRENCE_CACHE_VERSION,
@@ -179,20 +180,21 @@ def cooccurrence_matrix(
     }
     key = content_digest(key_parts, 16)
     path = train.corpus.root / f"cooccurrence-{key}.npz"
-    if path.exists():
-        return scipy.sparse.load_npz(path).tocsr(), key
-    word_index = np.full(len(vocabulary), -1, dtype=np.int32)
-    for index, word in enumerate(vocabulary.words):
-        word_index[vocabulary.token_to_id[word]] = index
-    matrix = count_cooccurrences(
-        word_index[train.ids],
-        train.split.paragraph_token_offsets(),
-        len(vocabulary.words),
-        config.window,
-        config.chunk_tokens,
-    )
-    write_atomically(path, lambda temp: scipy.sparse.save_npz(temp, matrix, compressed=False))
-    return matrix, key
+    with writing_once(path) as to_count:  # a killed count's temporary file is removed by now
+        if to_count:
+            word_index = np.full(len(vocabulary), -1, dtype=np.int32)
+            for index, word in enumerate(vocabulary.words):
+                word_index[vocabulary.token_to_id[word]] = index
+            matrix = count_cooccurrences(
+                word_index[train.ids],
+                train.split.paragraph_token_offsets(),
+                len(vocabulary.words),
+                config.window,
+                config.chunk_tokens,
+            )
+            write_atomically(path, lambda temp: scipy.sparse.save_npz(temp, matrix, compressed=False))
+            return matrix, key
+    return scipy.sparse.load_npz(path).tocsr(), key
 
 
 # ----------------------------------------------------------------------------------------------

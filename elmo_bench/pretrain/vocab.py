@@ -14,7 +14,8 @@ vocabulary, under the tokenized corpus's cache folder::
 
 ``<key>`` covers the corpus fingerprint (files, tokenizer, splitting) and the vocabulary settings;
 ``<vocab>`` is the vocabulary's own fingerprint, so any vocabulary (also one read from a file) can
-encode the corpus.
+encode the corpus. Each file is written once, atomically, under a file lock beside it
+(``<file>.lock``); the temporary file of a write that was killed is removed by the next one.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from elmo_bench.atomic import write_atomically
+from elmo_bench.atomic import remove_temporaries, write_atomically, writing_once
 from elmo_bench.digest import content_digest
 from elmo_bench.errors import ElmoBenchError
 from elmo_bench.pretrain.corpus import (
@@ -119,12 +120,12 @@ class Vocabulary:
 
     def save(self, path: Path) -> None:
         """Write the bilm-tf vocabulary file (and, when counts are known, ``<file>.counts.npy``
-        beside it), atomically."""
+        beside it, first: a vocabulary file is never without its counts), atomically."""
         path = Path(path)
-        text = "".join(token + "\n" for token in self.tokens)
-        write_atomically(path, lambda temp: temp.write_text(text, encoding="utf-8"))
         if self.counts is not None:
             _write_npy(_counts_path(path), self.counts)
+        text = "".join(token + "\n" for token in self.tokens)
+        write_atomically(path, lambda temp: temp.write_text(text, encoding="utf-8"))
 
     @classmethod
     def load(cls, path: Path) -> Vocabulary:
@@ -198,15 +199,18 @@ def vocabulary_folder(corpus: TokenizedCorpus, config: VocabConfig) -> Path:
 
 
 def build_vocabulary(corpus: TokenizedCorpus, config: VocabConfig) -> Vocabulary:
-    """The vocabulary of ``corpus``'s training split, built once and cached (bilm-tf format)."""
+    """The vocabulary of ``corpus``'s training split, built once (under a lock) and cached
+    (bilm-tf format)."""
     path = vocabulary_folder(corpus, config) / "vocab.txt"
-    if path.exists():
-        return Vocabulary.load(path)
-    vocabulary = vocabulary_from_counts(
-        corpus.types, corpus.type_counts, corpus.split("train").n_sentences, config
-    )
-    vocabulary.save(path)
-    return vocabulary
+    with writing_once(path) as to_build:
+        if to_build:
+            remove_temporaries(path.parent)  # a killed save's; the folder is this vocabulary's
+            vocabulary = vocabulary_from_counts(
+                corpus.types, corpus.type_counts, corpus.split("train").n_sentences, config
+            )
+            vocabulary.save(path)
+            return vocabulary
+    return Vocabulary.load(path)
 
 
 @dataclass
@@ -253,15 +257,16 @@ def encode_corpus(
     corpus: TokenizedCorpus, vocabulary: Vocabulary, split: SplitName
 ) -> EncodedCorpus:
     """``split`` of ``corpus`` as ids of ``vocabulary``, cached under the corpus's folder by the
-    vocabulary's fingerprint."""
+    vocabulary's fingerprint (encoded once, under a lock)."""
     path = corpus.root / f"encoded-{vocabulary.fingerprint}" / f"{split}.npy"
     data = corpus.split(split)
-    if not path.exists():
-        type_to_id = np.fromiter(
-            (vocabulary.id(token) for token in corpus.types), dtype=np.int32,
-            count=len(corpus.types),
-        )
-        _write_npy(path, type_to_id[data.token_types])
+    with writing_once(path) as to_encode:  # a killed encoding's temporary file is removed by now
+        if to_encode:
+            type_to_id = np.fromiter(
+                (vocabulary.id(token) for token in corpus.types), dtype=np.int32,
+                count=len(corpus.types),
+            )
+            _write_npy(path, type_to_id[data.token_types])
     return EncodedCorpus(np.load(path, mmap_mode="r"), data, corpus, vocabulary)
 
 

@@ -43,7 +43,7 @@ from typing import Any
 
 from torch.multiprocessing.spawn import ProcessException
 
-from elmo_bench.atomic import remove_temporaries, write_json
+from elmo_bench.atomic import write_json
 from elmo_bench.checksums import digest_files, verify_files
 from elmo_bench.compared import COMPARED_EMBEDDERS
 from elmo_bench.data.sources import file_sha256
@@ -340,8 +340,6 @@ def run_bilm_stage(
     if record is not None:
         return StageOutcome("bilm", folder, stage_sources("bilm", record["outputs"], folder), record, True)
     preset = _bilm_preset(config)
-    for leftover in remove_temporaries(folder):
-        log(f"bilm: removed {leftover}, left by a run that was killed while writing it")
     resumed = (folder / CHECKPOINT_NAME).is_file()
     processes = config["processes"]
     log(

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch.distributed as dist
 
-from elmo_bench.atomic import write_atomically, write_json
+from elmo_bench.atomic import remove_temporaries, write_atomically, write_json
 from elmo_bench.pretrain.bilm.checkpoint import CHECKPOINT_NAME
 from elmo_bench.pretrain.bilm.corpus_source import DataSettings
 from elmo_bench.pretrain.bilm.distributed import init_distributed
@@ -35,7 +35,9 @@ def pretrain(
 
     Works in one process or under ``torchrun`` (each rank a process). Returns the trainer after
     it stopped (its ``position``; ``output_dir`` holds the checkpoint, metrics and export). A
-    process group it started (under ``torchrun``) it destroys before returning.
+    process group it started (under ``torchrun``) it destroys before returning. The temporary
+    files that a killed run left in ``output_dir`` (a half-written ``.checkpoint-*.pt``, say) are
+    removed first: the folder is this run's alone.
 
     Raises:
         PretrainError: starting over an existing checkpoint, resuming without one, or a
@@ -63,6 +65,9 @@ def pretrain(
                 f"{output_dir / CHECKPOINT_NAME} exists: pass --resume to continue that run, or choose "
                 "another output folder"
             )
+    if context.is_main:  # before any rank writes there
+        for leftover in remove_temporaries(output_dir):
+            logger.info("removed %s, left by a run that was killed while writing it", leftover)
     # Rank 0 tokenizes and builds the caches first; the other ranks then read them.
     source = load_pretraining_source(data, preset.vocab) if context.is_main else None
     if context.world_size > 1:
