@@ -81,8 +81,8 @@ class Check:
 
     Attributes:
         kind: ``"integer"`` (an int, not a bool), ``"number"`` (an int or a float, not a bool),
-            ``"integers"`` (a list or tuple of integers, stored as a tuple) or ``"choice"`` (one
-            of ``choices``).
+            ``"integers"`` (a list or tuple of integers, stored as a tuple), ``"choice"`` (one
+            of ``choices``) or ``"subset"`` (a non-empty list of distinct ``choices``).
         minimum, maximum: inclusive bounds of a number (of each item of ``"integers"``).
         above, below: exclusive bounds of a number.
         choices: the values a ``"choice"`` takes.
@@ -90,7 +90,7 @@ class Check:
         why: a note appended to the expectation (``"(<S> and </S>)"``).
     """
 
-    kind: Literal["integer", "number", "integers", "choice"]
+    kind: Literal["integer", "number", "integers", "choice", "subset"]
     minimum: float | None = None
     maximum: float | None = None
     above: float | None = None
@@ -105,6 +105,9 @@ class Check:
             return self.optional
         if self.kind == "choice":
             return value in self.choices
+        if self.kind == "subset":
+            return (isinstance(value, (list, tuple)) and 0 < len(set(value)) == len(value)
+                    and all(item in self.choices for item in value))
         if self.kind == "integers":
             return isinstance(value, (list, tuple)) and all(
                 _is_integer(item) and self._within(item) for item in value
@@ -125,6 +128,9 @@ class Check:
         ``one of 'adam', 'adagrad'``, ... (``or null`` when optional)."""
         if self.kind == "choice":
             text = "one of " + ", ".join(repr(choice) for choice in self.choices)
+        elif self.kind == "subset":
+            text = "a non-empty list of distinct items of " + ", ".join(
+                repr(choice) for choice in self.choices)
         else:
             noun = {"integer": "an integer", "number": "a number",
                     "integers": "a list of integers"}[self.kind]
@@ -209,16 +215,28 @@ def check_fields(config: Any, section: str, error: type[Exception]) -> None:
         error: one message for all bad fields, each as
             ``"<section>.<field> must be <expected>, got <value>"``, joined by ``"; "``.
     """
-    problems = []
-    for config_field in dataclasses.fields(config):
-        check = config_field.metadata.get(_CHECK)
-        if check is None:
-            continue
-        value = getattr(config, config_field.name)
-        if not check.accepts(value):
-            problems.append(f"{section}.{config_field.name} must be {check.expected()}, got {value!r}")
-        elif check.kind == "integers":
-            object.__setattr__(config, config_field.name, tuple(value))
+    checks = {config_field.name: config_field.metadata[_CHECK]
+              for config_field in dataclasses.fields(config) if _CHECK in config_field.metadata}
+    check_values({name: getattr(config, name) for name in checks}, checks, section, error)
+    for name, check in checks.items():
+        if check.kind == "integers":
+            object.__setattr__(config, name, tuple(getattr(config, name)))
+
+
+def check_values(
+    values: Mapping[str, Any], checks: Mapping[str, Check], section: str, error: type[Exception]
+) -> None:
+    """Check the settings ``values`` that ``checks`` names (settings given as a dict, such as a
+    task's head hyper-parameters; a config dataclass calls :func:`check_fields`).
+
+    Raises:
+        error: one message for all bad values, each as
+            ``"<section>.<name> must be <expected>, got <value>"``, joined by ``"; "``.
+    """
+    problems = [
+        f"{section}.{name} must be {check.expected()}, got {values[name]!r}"
+        for name, check in checks.items() if name in values and not check.accepts(values[name])
+    ]
     if problems:
         raise error("; ".join(problems))
 

@@ -46,8 +46,10 @@ from elmo_bench.heads.scalar_mix_input import EmbeddingInput
 from elmo_bench.heads.task_head import TaskHead
 from elmo_bench.paths import DataFolders
 from elmo_bench.settings import (
+    Check,
     SettingsError,
     check_fields,
+    check_values,
     did_you_mean,
     integer,
     merge_settings,
@@ -130,6 +132,8 @@ class Task(ABC):
         metric: how the scores are computed (implementation and mode), recorded in results.
         options: task switches and their defaults.
         head: the head's hyper-parameters (every key the family's head takes).
+        head_checks: what each of ``head``'s values may hold; checked when the task is made, so
+            that a grid rejects a bad value before its pretraining stages.
         training: changes to :class:`TrainingConfig`'s defaults.
 
     Families implement the head and metric methods; task modules implement :meth:`read`.
@@ -149,6 +153,7 @@ class Task(ABC):
     metric: ClassVar[str]
     options: ClassVar[Mapping[str, Any]] = {}
     head: ClassVar[Mapping[str, Any]] = {}
+    head_checks: ClassVar[Mapping[str, Check]] = {}
     training: ClassVar[Mapping[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -166,6 +171,7 @@ class Task(ABC):
         # Instance attributes shadow the class defaults with the merged settings.
         self.options = merge_settings(type(self).options, options, f"task {self.name!r} options")
         self.head = merge_settings(type(self).head, head, f"task {self.name!r} head")
+        check_values(self.head, type(self).head_checks, f"task {self.name!r} head", SettingsError)
         training_defaults = merge_settings(
             asdict(TrainingConfig()), type(self).training, f"task {self.name!r} training defaults"
         )

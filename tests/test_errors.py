@@ -92,6 +92,32 @@ def test_a_list_setting_takes_one_name_or_a_comma_separated_list():
     assert resolve_preset("smoke", parse_assignments(["seeds=3"], "--set", "seeds=1"))["seeds"] == [3]
 
 
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        ("task_defaults.head.hidden_size=-5",
+         "task 'conll2003_ner' head.hidden_size must be an integer >= 1, got -5"),
+        ("task_defaults.head.dropout=1.5", "head.dropout must be a number in [0, 1), got 1.5"),
+        ('task_settings.sst2.head.pooling=["max","sum"]',
+         "task 'sst2' head.pooling must be a non-empty list of distinct items of 'max', 'mean', "
+         "got ['max', 'sum']"),
+        ("task_settings.squad11.head.max_answer_tokens=0",
+         "task 'squad11' head.max_answer_tokens must be an integer >= 1, got 0"),
+    ],
+)
+def test_a_bad_head_setting_stops_the_grid_in_one_line_before_any_stage(tmp_path, item, message):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ELMO_BENCH_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [sys.executable, str(REPO / "run_benchmarks.py"), "--preset", "smoke", "--no-progress",
+         "--results-dir", str(tmp_path / "results"), "--set", item],
+        capture_output=True, text=True, env=env, timeout=1200,
+    )
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr.strip().splitlines()[-1] and "Traceback" not in done.stderr
+    assert not list((tmp_path / "cache" / "stages").glob("glove-*"))
+    assert not list((tmp_path / "cache" / "stages").glob("bilm-*"))
+
+
 def test_glove_module_reports_a_corpus_error_in_one_line_and_leaves_no_folder(tmp_path):
     empty = tmp_path / "corpus"
     empty.mkdir()

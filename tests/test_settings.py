@@ -10,6 +10,7 @@ from elmo_bench.settings import (
     Check,
     SettingsError,
     check_fields,
+    check_values,
     choice,
     integer,
     integers,
@@ -63,3 +64,13 @@ def test_every_bad_field_is_named_with_its_value_and_expectation():
     )
     with pytest.raises(SettingsError, match="example.size must be an integer >= 1, got None"):
         Example(size=None)
+
+
+def test_values_given_as_a_dict_are_checked_as_fields_are():
+    checks = {"pooling": Check("subset", choices=("max", "mean")), "layers": Check("integer", minimum=1)}
+    check_values({"pooling": ["mean", "max"], "layers": 2, "unchecked": "x"}, checks, "head", SettingsError)
+    for bad in (["max", "max"], [], "max", ["sum"]):
+        with pytest.raises(SettingsError, match=r"^head.pooling must be a non-empty list of distinct items"):
+            check_values({"pooling": bad}, checks, "head", SettingsError)
+    with pytest.raises(SettingsError, match=r"head.pooling .*; head.layers must be an integer >= 1, got 0$"):
+        check_values({"pooling": ["sum"], "layers": 0}, checks, "head", SettingsError)

@@ -11,11 +11,12 @@ import torch
 from sklearn.metrics import precision_recall_fscore_support
 
 from elmo_bench.embedded_split import EmbeddedSplit
-from elmo_bench.heads.classifier import BiLstmPoolingClassifier
+from elmo_bench.heads.classifier import POOLINGS, BiLstmPoolingClassifier
 from elmo_bench.heads.scalar_mix_input import EmbeddingInput
 from elmo_bench.heads.task_head import TaskHead
 from elmo_bench.metrics.classification import classification_scores
 from elmo_bench.metrics.per_example import classification_record
+from elmo_bench.settings import Check
 from elmo_bench.task import Task
 
 
@@ -40,6 +41,12 @@ class ClassificationTask(Task):
         "lstm_layers": 1,
         "dropout": 0.5,
         "pooling": ["max", "mean"],
+    }
+    head_checks: ClassVar[dict[str, Check]] = {
+        "hidden_size": Check("integer", minimum=1),
+        "lstm_layers": Check("integer", minimum=1),
+        "dropout": Check("number", minimum=0, below=1),
+        "pooling": Check("subset", choices=POOLINGS),
     }
 
     def token_sequences(self, example: LabelledText) -> tuple[tuple[str, ...], ...]:

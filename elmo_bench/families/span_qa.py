@@ -23,6 +23,7 @@ from elmo_bench.heads.span_qa import BidafSpanHead, QuestionAndContext
 from elmo_bench.heads.task_head import TaskHead
 from elmo_bench.metrics.per_example import squad_record
 from elmo_bench.metrics.squad import squad_scores
+from elmo_bench.settings import Check
 from elmo_bench.task import Task
 
 
@@ -95,6 +96,12 @@ class SpanQaTask(Task):
         "modelling_layers": 2,
         "dropout": 0.2,
         "max_answer_tokens": 30,
+    }
+    head_checks: ClassVar[dict[str, Check]] = {
+        "hidden_size": Check("integer", minimum=1),
+        "modelling_layers": Check("integer", minimum=1),
+        "dropout": Check("number", minimum=0, below=1),
+        "max_answer_tokens": Check("integer", minimum=1),
     }
 
     def token_sequences(self, example: SquadQuestion) -> tuple[tuple[str, ...], ...]:

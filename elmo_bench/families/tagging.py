@@ -14,6 +14,7 @@ from elmo_bench.heads.tagger import BiLstmCrfTagger
 from elmo_bench.heads.task_head import TaskHead
 from elmo_bench.metrics.ner import span_f1
 from elmo_bench.metrics.per_example import entity_span_record
+from elmo_bench.settings import Check
 from elmo_bench.task import Task
 
 
@@ -50,6 +51,11 @@ class TaggingTask(Task):
         "conlleval reads them): elmo_bench.metrics.ner.span_f1"
     )
     head: ClassVar[dict[str, Any]] = {"hidden_size": 200, "lstm_layers": 2, "dropout": 0.5}
+    head_checks: ClassVar[dict[str, Check]] = {
+        "hidden_size": Check("integer", minimum=1),
+        "lstm_layers": Check("integer", minimum=1),
+        "dropout": Check("number", minimum=0, below=1),
+    }
 
     def token_sequences(self, example: TaggedSentence) -> tuple[tuple[str, ...], ...]:
         return (example.tokens,)
