@@ -31,7 +31,7 @@ name that module gives is checked against :data:`COMPARED_EMBEDDERS` when this m
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +97,29 @@ COMPARED_EMBEDDERS: Mapping[str, tuple[SourceUse, ...]] = {
     "elmo-lm-finetuned": (dataclasses.replace(_ELMO_MIXED, adaptation="lm-finetuned"),),
     "elmo-unfrozen": (dataclasses.replace(_ELMO_MIXED, adaptation="unfrozen"),),
 }
+
+
+def check_embedder_names(names: Iterable[str], where: str = "") -> None:
+    """Raise for a name in ``names`` that is not a compared embedder.
+
+    Args:
+        where: what the names are (``"task_embedders.squad11: "``), put before the message.
+
+    Raises:
+        UnknownEmbedderError: the first unknown name, with the closest known one.
+    """
+    for name in names:
+        if name not in COMPARED_EMBEDDERS:
+            raise UnknownEmbedderError(
+                f"{where}unknown embedder {name!r}{did_you_mean(name, COMPARED_EMBEDDERS)}; "
+                f"known: {', '.join(COMPARED_EMBEDDERS)}"
+            )
+
+
+def sources_of(names: Iterable[str]) -> set[str]:
+    """The source embedders (``"elmo"``, ``"glove"``, ...) that the compared embedders ``names``
+    read."""
+    return {use.source for name in names for use in COMPARED_EMBEDDERS[name]}
 
 
 def _check_comparisons_data() -> None:

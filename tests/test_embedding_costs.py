@@ -3,9 +3,6 @@ follow their phases, and the transformer's pieces, windows and FLOPs are what it
 
 from __future__ import annotations
 
-import pytest
-import torch
-
 from elmo_bench.embedders import transformer_costs
 from elmo_bench.embedders.elmo import memory as elmo_memory
 from elmo_bench.embedders.elmo.flops import char_cnn_flops, embedding_flops, lstm_flops

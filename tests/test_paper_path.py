@@ -109,7 +109,7 @@ def test_a_mirror_that_is_down_stops_the_run_before_any_cell(mirror, tmp_path, c
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("elmo-bench bench: error:")]
     assert len(lines) == 1 and "Traceback" not in err
-    assert f"could not download glove.840B.300d.zip" in lines[0]
+    assert "could not download glove.840B.300d.zip" in lines[0]
     assert f"{mirror.url(GLOVE)} (HTTP 404" in lines[0]
     assert "ELMO_BENCH_GLOVE_URL" in lines[0] and "embedder.glove.vectors=PATH" in lines[0]
     assert not (results / "cells" / "paper").exists() or not any(

@@ -35,15 +35,10 @@ from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import run_cell, summary_line, write_result
 from elmo_bench.devices import add_device_argument
 from elmo_bench.commands.task import SECTIONS, cell_settings
-from elmo_bench.compared import (
-    COMPARED_EMBEDDERS,
-    UnknownEmbedderError,
-    build_embedder,
-)
+from elmo_bench.compared import COMPARED_EMBEDDERS, build_embedder, check_embedder_names
 from elmo_bench.atomic import write_atomically
 from elmo_bench.errors import UsageError
 from elmo_bench.paths import DataFolders
-from elmo_bench.settings import did_you_mean
 from elmo_bench.task import discover_tasks
 
 DEFAULT_OUTPUT_DIR = Path("results") / "probes"
@@ -106,12 +101,7 @@ def _run_cells(args: argparse.Namespace, sections: dict[str, dict]) -> list[Path
         )
         for name in task_names
     ]
-    for name in embedder_names:
-        if name not in COMPARED_EMBEDDERS:
-            raise UnknownEmbedderError(
-                f"unknown embedder {name!r}{did_you_mean(name, COMPARED_EMBEDDERS)}; known: "
-                f"{', '.join(COMPARED_EMBEDDERS)}"
-            )
+    check_embedder_names(embedder_names)
     cache = EmbeddingCache(args.cache_dir)
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     cell_paths = []

@@ -20,7 +20,7 @@ from typing import Any
 
 from elmo_bench import paths
 from elmo_bench.atomic import write_json
-from elmo_bench.compared import COMPARED_EMBEDDERS
+from elmo_bench.compared import sources_of
 from elmo_bench.devices import resolve_device
 from elmo_bench.embedders.registry import prepare_source, source_settings
 from elmo_bench.runner.executors import make_executor
@@ -31,7 +31,6 @@ from elmo_bench.runner.presets import check_run_settings
 from elmo_bench.runner.request import RunRequest
 from elmo_bench.runner.plan import measured_stage_seconds, plan_lines
 from elmo_bench.runner.stages import StageOutcome, check_stages, plan_stages, run_stages
-from elmo_bench.settings import SettingsError
 from elmo_bench.task import discover_tasks
 
 
@@ -81,7 +80,7 @@ def prepare_files(sources: dict[str, Any], embedders: Sequence[str], log: Callab
     """Fetch (and convert) every published file the selected embedders read, once, before any
     cell: a failure stops the run here with one message instead of failing every cell."""
     by_source = source_settings(sources)
-    needed = sorted({use.source for name in embedders for use in COMPARED_EMBEDDERS[name]})
+    needed = sorted(sources_of(embedders))
     for source in needed:
         started = time.perf_counter()
         prepared = prepare_source(source, by_source[source])

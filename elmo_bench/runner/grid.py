@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from elmo_bench.cache import EmbeddingCache
 from elmo_bench.cell import RESULT_FORMAT_VERSION, run_cell, summary_line, write_result
-from elmo_bench.compared import COMPARED_EMBEDDERS, UnknownEmbedderError, build_embedder
+from elmo_bench.compared import COMPARED_EMBEDDERS, build_embedder, check_embedder_names
 from elmo_bench.data.subsets import check_fraction
 from elmo_bench.embedders.registry import source_settings
 from elmo_bench.errors import USER_ERRORS, one_line
@@ -138,12 +138,7 @@ def select(
             settings[key] = list(chosen)
     for name in settings["tasks"]:
         registry.get(name)
-    for name in settings["embedders"]:
-        if name not in COMPARED_EMBEDDERS:
-            raise UnknownEmbedderError(
-                f"unknown embedder {name!r}{did_you_mean(name, COMPARED_EMBEDDERS)}; known: "
-                f"{', '.join(COMPARED_EMBEDDERS)}"
-            )
+    check_embedder_names(settings["embedders"])
     for seed in settings["seeds"]:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise PresetError(f"seeds must be integers, got {seed!r}")
@@ -157,12 +152,7 @@ def select(
         registry.get(task)
         if not isinstance(names, list) or not names:
             raise PresetError(f"task_embedders.{task} must be a non-empty list of embedders, got {names!r}")
-        for name in names:
-            if name not in COMPARED_EMBEDDERS:
-                raise UnknownEmbedderError(
-                    f"task_embedders.{task}: unknown embedder {name!r}"
-                    f"{did_you_mean(name, COMPARED_EMBEDDERS)}; known: {', '.join(COMPARED_EMBEDDERS)}"
-                )
+        check_embedder_names(names, f"task_embedders.{task}: ")
 
 
 def task_embedders(settings: Mapping[str, Any], task: str) -> list[str]:

@@ -45,7 +45,7 @@ from torch.multiprocessing.spawn import ProcessException
 
 from elmo_bench.atomic import write_json
 from elmo_bench.checksums import digest_files, verify_files
-from elmo_bench.compared import COMPARED_EMBEDDERS
+from elmo_bench.compared import sources_of
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.digest import content_digest
 from elmo_bench.pretrain.bilm.checkpoint import CHECKPOINT_NAME
@@ -445,7 +445,7 @@ def _run_side_by_side(
 def needed_stages(settings: Mapping[str, Any], embedders: Sequence[str]) -> dict[str, Mapping[str, Any]]:
     """``{stage: its settings}`` for every stage whose source one of ``embedders`` reads and the
     settings do not give; in the order glove, bilm."""
-    used_sources = {use.source for name in embedders for use in COMPARED_EMBEDDERS[name]}
+    used_sources = sources_of(embedders)
     return {
         stage: settings["pretrain"][stage]
         for stage, (source, _) in STAGES.items()
