@@ -74,3 +74,16 @@ def test_values_given_as_a_dict_are_checked_as_fields_are():
             check_values({"pooling": bad}, checks, "head", SettingsError)
     with pytest.raises(SettingsError, match=r"head.pooling .*; head.layers must be an integer >= 1, got 0$"):
         check_values({"pooling": ["sum"], "layers": 0}, checks, "head", SettingsError)
+
+
+def test_the_bilm_runs_data_and_stop_rule_are_checked_as_every_config_is():
+    from elmo_bench.pretrain.bilm.corpus_source import DataSettings
+    from elmo_bench.pretrain.bilm.errors import PretrainError
+    from elmo_bench.pretrain.bilm.trainer import StopRule
+
+    with pytest.raises(PretrainError, match=r"^data.held_out_fraction must be a number in \[0, 1\), got 1.0; "
+                       r"data.workers must be an integer >= 1, got 0$"):
+        DataSettings("corpus", held_out_fraction=1.0, workers=0)
+    with pytest.raises(PretrainError, match=r"^stop.stop_after_steps must be an integer >= 1 or null, got 0; "
+                       r"stop.max_minutes must be a number > 0 or null, got -1$"):
+        StopRule(stop_after_steps=0, max_minutes=-1)

@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from elmo_bench.pretrain.bilm.data import LmCorpus, PretrainingSource
+from elmo_bench.pretrain.bilm.errors import PretrainError
 from elmo_bench.pretrain.corpus import CorpusConfig, build_tokenized_corpus
 from elmo_bench.pretrain.vocab import (
     VocabConfig,
@@ -13,6 +14,7 @@ from elmo_bench.pretrain.vocab import (
     encode_corpus,
     vocabulary_folder,
 )
+from elmo_bench.settings import check_fields, integer, number
 
 
 @dataclass(frozen=True)
@@ -30,11 +32,14 @@ class DataSettings:
     """
 
     corpus: str
-    held_out_fraction: float = 0.01
-    workers: int = 2
+    held_out_fraction: float = number(0.01, minimum=0, below=1)
+    workers: int = integer(2, minimum=1)
     vocab_file: str | None = None
     wikitext_dir: str | None = None
     packed: str | None = None
+
+    def __post_init__(self) -> None:
+        check_fields(self, "data", PretrainError)
 
 
 def read_corpus_source(settings: DataSettings, vocab_config: VocabConfig) -> PretrainingSource:

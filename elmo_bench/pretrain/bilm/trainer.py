@@ -42,6 +42,7 @@ from elmo_bench.pretrain.bilm.model import BiLanguageModel
 from elmo_bench.pretrain.bilm.optimizer import build_optimizer
 from elmo_bench.pretrain.bilm.progress import TrainingProgress
 from elmo_bench.pretrain.bilm_presets import BiLmPreset
+from elmo_bench.settings import check_fields, integer, number
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +57,12 @@ class StopRule:
         evaluate_on_stop: run the final evaluations also when stopping before ``max_steps``.
     """
 
-    stop_after_steps: int | None = None
-    max_minutes: float | None = None
+    stop_after_steps: int | None = integer(None, minimum=1, optional=True)
+    max_minutes: float | None = number(None, above=0, optional=True)
     evaluate_on_stop: bool = False
+
+    def __post_init__(self) -> None:
+        check_fields(self, "stop", PretrainError)
 
 
 class BiLmTrainer:
