@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,16 +91,7 @@ def remove_temporaries(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    removed = []
-    for entry in folder.iterdir():
-        if entry.is_dir() and _FOLDER_TEMPORARY.fullmatch(entry.name):
-            shutil.rmtree(entry, ignore_errors=True)
-        elif entry.is_file() and _FILE_TEMPORARY.fullmatch(entry.name):
-            entry.unlink(missing_ok=True)
-        else:
-            continue
-        removed.append(entry)
-    return removed
+    return _remove_matching(folder.iterdir(), _FOLDER_TEMPORARY, _FILE_TEMPORARY)
 
 
 def remove_building_leftovers(target: str | Path) -> list[Path]:
@@ -114,15 +105,23 @@ def remove_building_leftovers(target: str | Path) -> list[Path]:
     target = Path(target)
     folder_temporary = re.compile(rf"\.{re.escape(target.name)}\.{_RANDOM}")
     file_temporary = re.compile(rf"\.{re.escape(target.stem)}-{_RANDOM}{re.escape(target.suffix)}")
+    return _remove_matching(target.parent.glob(".*"), folder_temporary, file_temporary)
+
+
+def _remove_matching(
+    entries: Iterable[Path], folder_temporary: re.Pattern[str], file_temporary: re.Pattern[str]
+) -> list[Path]:
+    """Remove the folders among ``entries`` whose name matches ``folder_temporary`` and the files
+    whose name matches ``file_temporary``; return what was removed."""
     removed = []
-    for leftover in target.parent.glob(".*"):
-        if leftover.is_dir() and folder_temporary.fullmatch(leftover.name):
-            shutil.rmtree(leftover, ignore_errors=True)
-        elif leftover.is_file() and file_temporary.fullmatch(leftover.name):
-            leftover.unlink(missing_ok=True)
+    for entry in entries:
+        if entry.is_dir() and folder_temporary.fullmatch(entry.name):
+            shutil.rmtree(entry, ignore_errors=True)
+        elif entry.is_file() and file_temporary.fullmatch(entry.name):
+            entry.unlink(missing_ok=True)
         else:
             continue
-        removed.append(leftover)
+        removed.append(entry)
     return removed
 
 
