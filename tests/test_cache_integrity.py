@@ -22,7 +22,7 @@ from elmo_bench.cache import CHECKSUMS_FILE, CORRUPT_DIR, CorruptEntryError, Emb
 from elmo_bench.checksums import forget_verified
 from elmo_bench.runner.identity import cell_fingerprint
 from elmo_bench.runner.presets import resolve_preset
-from elmo_bench.runner.stages import stage_key
+from elmo_bench.runner.stage_folders import stage_key
 from test_cache import SENTENCES, CountingEmbedder
 from test_task_cells import data_dir, glove_file, run_task  # noqa: F401 (fixtures)
 

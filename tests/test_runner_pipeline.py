@@ -34,15 +34,8 @@ from elmo_bench.pretrain.bilm.run import pretrain
 from elmo_bench.pretrain.bilm.trainer import StopRule
 from elmo_bench.pretrain.bilm_presets import get_preset
 from elmo_bench.pretrain.corpus import CorpusError
-from elmo_bench.runner.stages import (
-    STAGE_RECORD,
-    read_stage_record,
-    run_bilm_stage,
-    run_glove_stage,
-    run_stages,
-    stage_folder,
-    stage_inputs,
-)
+from elmo_bench.runner.stage_folders import STAGE_RECORD, read_stage_record, stage_folder, stage_inputs
+from elmo_bench.runner.stages import run_bilm_stage, run_glove_stage, run_stages
 from golden_cells import GOLDEN, smoke_cells
 
 REPO = Path(__file__).resolve().parents[1]
@@ -383,7 +376,8 @@ def test_a_data_parallel_bilm_stage_trains_on_two_ranks_and_exports_snapshots(sm
 
 
 def test_data_parallel_pretraining_cannot_run_beside_glove():
-    from elmo_bench.runner.stages import StageError, check_stages
+    from elmo_bench.runner.stage_folders import StageError
+    from elmo_bench.runner.stages import check_stages
 
     settings = resolve_preset("smoke", {"pretrain.bilm.processes": 2, "pretrain.concurrent": True})
     with pytest.raises(StageError, match="pretrain.concurrent=false"):

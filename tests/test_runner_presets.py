@@ -16,14 +16,8 @@ from elmo_bench.runner.grid import plan_cells, select
 from elmo_bench.runner.identity import source_identity
 from elmo_bench.runner.presets import DEFAULTS, PRESETS, resolve_preset
 from elmo_bench.runner.smoke_data import write_smoke_data
-from elmo_bench.runner.stages import (
-    StageError,
-    check_stages,
-    run_stages,
-    source_is_given,
-    stage_folder,
-    stage_key,
-)
+from elmo_bench.runner.stage_folders import StageError, stage_folder, stage_key
+from elmo_bench.runner.stages import check_stages, run_stages, source_is_given
 from elmo_bench.settings import PresetError, SettingsError, parse_assignments
 from elmo_bench.task import TaskRegistryError, discover_tasks
 

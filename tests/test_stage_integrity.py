@@ -18,7 +18,8 @@ from elmo_bench.atomic import remove_temporaries
 from elmo_bench.checksums import forget_verified
 from elmo_bench.runner.presets import resolve_preset
 from elmo_bench.runner.smoke_data import write_smoke_data
-from elmo_bench.runner.stages import STAGE_RECORD, read_stage_record, run_glove_stage, stage_folder
+from elmo_bench.runner.stage_folders import STAGE_RECORD, read_stage_record, stage_folder
+from elmo_bench.runner.stages import run_glove_stage
 
 REPO = Path(__file__).resolve().parents[1]
 _KILLED_WRITE = """
@@ -60,7 +61,7 @@ def test_a_changed_glove_output_is_moved_aside_and_written_again(glove_stage, ca
     original = vectors.read_text()
     vectors.write_text(original.replace(" 0.", " 9.", 1))
 
-    with caplog.at_level(logging.WARNING, logger="elmo_bench.runner.stages"):
+    with caplog.at_level(logging.WARNING, logger="elmo_bench.runner.stage_folders"):
         again = run_glove_stage(config, data, stages, lambda line: None)
 
     assert not again.skipped and vectors.read_text() == original

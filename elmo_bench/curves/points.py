@@ -19,12 +19,8 @@ from elmo_bench.curves.definitions import CurveDefinition
 from elmo_bench.pretrain.bilm.export import SNAPSHOTS_DIR
 from elmo_bench.runner.benchmark import run_folders
 from elmo_bench.runner.smoke_data import write_smoke_data
-from elmo_bench.runner.stages import (
-    bilm_stage_preset,
-    read_stage_record,
-    source_is_given,
-    stage_folder,
-)
+from elmo_bench.runner.stage_folders import read_stage_record, stage_folder
+from elmo_bench.runner.stages import bilm_stage_preset, source_is_given
 from elmo_bench.settings import SettingsError
 
 

@@ -4,6 +4,8 @@
   ``--set key.path=value`` overrides.
 - :mod:`~elmo_bench.runner.smoke_data`: the tiny data set of the ``smoke`` preset.
 - :mod:`~elmo_bench.runner.stages`: GloVe and biLM pretraining, resumable, skipped when done.
+- :mod:`~elmo_bench.runner.stage_folders`: where a stage writes (its key, from its settings and
+  the content of its inputs) and the record (``stage.json``) of a finished one.
 - :mod:`~elmo_bench.runner.stage_processes`: stages under a thread count, as data-parallel ranks,
   or side by side in processes of their own.
 - :mod:`~elmo_bench.runner.grid`: cells (task, embedder, seed), result files, skip and redo.

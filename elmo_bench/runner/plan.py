@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from elmo_bench.runner.grid import CellSpec, finished_result
-from elmo_bench.runner.stages import RUNTIME_KEYS, StagePlan
+from elmo_bench.runner.stage_folders import RUNTIME_KEYS
+from elmo_bench.runner.stages import StagePlan
 
 
 def _same_settings(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

@@ -14,7 +14,7 @@ Settings (see :data:`DEFAULTS` for every key and its default):
 ``stages_dir``
     where pretraining stages write their outputs (default ``$ELMO_BENCH_CACHE/stages``), a folder
     ``<stage>-<key>`` each, keyed by the stage's settings and the content of its input files (see
-    :mod:`elmo_bench.runner.stages`).
+    :mod:`elmo_bench.runner.stage_folders`).
 ``report_dir``
     where the tables and plots of :func:`elmo_bench.report.build_report` go once every cell is
     done, relative to the results folder (default ``<preset>``; ``standard``: the results folder
