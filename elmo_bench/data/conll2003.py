@@ -8,17 +8,15 @@ constraints expect. ``-DOCSTART-`` lines mark document boundaries and are droppe
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from elmo_bench.data.errors import DataFormatError
-from elmo_bench.data.iob import iob1_to_iob2
+from elmo_bench.data.iob import IOB_TAG, iob1_to_iob2
 from elmo_bench.data.lines import numbered_lines
 from elmo_bench.data.sources import split_file
 from elmo_bench.paths import DataFolders
 
-_TAG_PATTERN = re.compile(r"O|[BI]-\S+")
 _DOCUMENT_START = "-DOCSTART-"
 
 
@@ -66,7 +64,7 @@ def parse_conll2003(path: Path) -> list[NerSentence]:
             continue
         token, pos, chunk, ner = columns
         for name, tag in (("chunk", chunk), ("NER", ner)):
-            if not _TAG_PATTERN.fullmatch(tag):
+            if not IOB_TAG.fullmatch(tag):
                 raise DataFormatError(
                     path, line_number, f"{name} tag {tag!r} is not 'O' or 'B-'/'I-' plus a type"
                 )

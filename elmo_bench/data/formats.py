@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from elmo_bench.data.errors import DataFormatError
-from elmo_bench.data.iob import iob1_to_iob2
+from elmo_bench.data.iob import IOB_TAG, iob1_to_iob2
 from elmo_bench.data.lines import numbered_lines
 
 INVISIBLE_POLICIES = ("error", "drop", "keep")
@@ -33,7 +33,6 @@ TAG_SCHEMES = ("IOB2", "IOB1")
 TOKENIZERS = ("whitespace", "spacy")
 # Control, format, combining marks, separators: characters that show nothing on their own.
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Mn", "Me", "Zs", "Zl", "Zp"})
-_IOB_TAG = re.compile(r"O|[BI]-\S+")
 _COLUMN_SEPARATOR = re.compile(r"[ \t]+")
 _BYTE_ORDER_MARK = "\ufeff"
 
@@ -164,7 +163,7 @@ def read_columns(
         token, tag = columns[token_column], columns[tag_column]
         if document_marker is not None and token == document_marker:
             continue
-        if tag_scheme is not None and not _IOB_TAG.fullmatch(tag):
+        if tag_scheme is not None and not IOB_TAG.fullmatch(tag):
             raise DataFormatError(
                 path, line_number,
                 f"tag {tag!r} (column {tag_column}) is not 'O' or 'B-'/'I-' plus a type "

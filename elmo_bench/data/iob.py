@@ -5,7 +5,11 @@ A few lines written here: seqeval scores tag sequences but does not convert betw
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+
+IOB_TAG = re.compile(r"O|[BI]-\S+")
+"""A tag of either scheme: ``O``, or ``B-``/``I-`` and a type (match with ``fullmatch``)."""
 
 
 def iob1_to_iob2(tags: Sequence[str]) -> list[str]:

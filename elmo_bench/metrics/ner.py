@@ -9,7 +9,6 @@ tagger that emits invalid transitions, and scores would no longer be conlleval's
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,9 +16,8 @@ from dataclasses import dataclass
 from seqeval.metrics import classification_report
 from seqeval.scheme import IOB2, Entities
 
-from elmo_bench.data.iob import iob1_to_iob2
+from elmo_bench.data.iob import IOB_TAG, iob1_to_iob2
 
-_TAG_PATTERN = re.compile(r"O|[BI]-\S+")
 
 
 @dataclass(frozen=True)
@@ -44,7 +42,7 @@ def _checked(sequences: Sequence[Sequence[str]], name: str) -> list[list[str]]:
     checked = []
     for index, tags in enumerate(sequences):
         for tag in tags:
-            if not isinstance(tag, str) or not _TAG_PATTERN.fullmatch(tag):
+            if not isinstance(tag, str) or not IOB_TAG.fullmatch(tag):
                 raise ValueError(
                     f"{name} sentence {index}: tag {tag!r} is not 'O' or 'B-'/'I-' plus a type"
                 )
