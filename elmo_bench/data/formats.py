@@ -244,13 +244,18 @@ def _text_example(
     return TextExample(tuple(sequences), label_value, line_number)
 
 
-def _check_fields(columns: Sequence[str], texts: Sequence[str], label: str) -> None:
+def _check_text_options(
+    columns: Sequence[str], texts: Sequence[str], label: str, tokenizer: str, invisible_tokens: str
+) -> None:
+    """The arguments the text readers share: fields that exist, and known choices."""
     missing = [name for name in (*texts, label) if name not in columns]
     if missing or not texts:
         raise ValueError(
             f"texts {list(texts)} and label {label!r} must be non-empty names among the "
             f"fields {list(columns)}"
         )
+    _check_choice(tokenizer, TOKENIZERS, "tokenizer")
+    _check_choice(invisible_tokens, INVISIBLE_POLICIES, "invisible_tokens")
 
 
 def read_delimited(
@@ -289,9 +294,7 @@ def read_delimited(
         DataFormatError: a line with too few fields, an empty text or label, a label not in
             ``labels`` or a file without examples; names the file and line.
     """
-    _check_fields(columns, texts, label)
-    _check_choice(tokenizer, TOKENIZERS, "tokenizer")
-    _check_choice(invisible_tokens, INVISIBLE_POLICIES, "invisible_tokens")
+    _check_text_options(columns, texts, label, tokenizer, invisible_tokens)
     examples = []
     for line_number, line in _lines(path, encoding):
         if (header and line_number == 1) or not line.strip():
@@ -334,9 +337,7 @@ def read_json_lines(
         DataFormatError: a line that is not a JSON object, lacks a field, has an empty text or
             a label not in ``labels``, or a file without examples; names the file and line.
     """
-    _check_fields([*texts, label], texts, label)
-    _check_choice(tokenizer, TOKENIZERS, "tokenizer")
-    _check_choice(invisible_tokens, INVISIBLE_POLICIES, "invisible_tokens")
+    _check_text_options([*texts, label], texts, label, tokenizer, invisible_tokens)
     examples = []
     for line_number, line in _lines(path, encoding):
         if not line.strip():
