@@ -44,6 +44,7 @@ from elmo_bench.heads.scalar_mix_input import EmbeddingInput
 from elmo_bench.metrics.per_example import OutcomeRecordError, checked_outcomes
 from elmo_bench.task import ROLES, Task
 from elmo_bench.training import UNFROZEN_MODULE, evaluate_examples, train_head
+from elmo_bench.training_checkpoint import EpochCheckpoint
 
 RESULT_FORMAT_VERSION = 2
 _PACKAGES = ("torch", "numpy", "pytorch-crf", "seqeval", "scikit-learn", "spacy", "h5py")
@@ -154,6 +155,7 @@ def run_cell(
     log: Callable[[str], None] | None = None,
     progress: bool = False,
     train_fraction: float | None = None,
+    checkpoint: EpochCheckpoint | None = None,
 ) -> dict[str, Any]:
     """Train and score ``task`` on ``embedder`` with ``seed``; returns the result record.
 
@@ -161,6 +163,8 @@ def run_cell(
         train_fraction: train on this nested, seed-independent part of the training split
             (:func:`elmo_bench.data.subsets.nested_subset`; dev and test stay whole), recorded
             under ``protocol.train_subset``; None trains on all of it.
+        checkpoint: where the head's training saves its state after every epoch and resumes
+            from (:func:`elmo_bench.training.train_head`); None: it runs in one go.
 
     Raises:
         EmptySplitError: a split has no examples.
@@ -201,7 +205,8 @@ def run_cell(
         # The head owns the trainable biLM: the optimizer, clipping and best-epoch restore see it.
         head.add_module(UNFROZEN_MODULE, torch.nn.ModuleDict(adaptation.unfrozen))
     head.to(config.device)
-    outcome = train_head(task, head, splits["train"], splits["dev"], config, seed, log=say)
+    outcome = train_head(task, head, splits["train"], splits["dev"], config, seed, log=say,
+                         checkpoint=checkpoint)
 
     scores = {}
     per_example: dict[str, Any] | None = {}

@@ -4,7 +4,9 @@ Each epoch goes once over the training examples in batches of similar length (sh
 ``bucket_pool`` batches are sorted by length, so there is little padding, and the batch order is
 shuffled), then scores the dev split with the task's metric. The head's state at the epoch with the
 best dev main score is kept and restored at the end; training stops after ``patience`` epochs
-without improvement. Everything random draws from the seed given, so a run is repeatable.
+without improvement. Everything random draws from the seed given, so a run is repeatable. With an
+:class:`~elmo_bench.training_checkpoint.EpochCheckpoint`, the state after every epoch is saved, and
+a killed run resumes after its last finished epoch to the same outcome.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import torch
 from torch import nn
 
 from elmo_bench.embedded_split import EmbeddedSplit
+from elmo_bench.random_states import rng_states, set_rng_states
 from elmo_bench.task import Task, TrainingConfig
+from elmo_bench.training_checkpoint import EpochCheckpoint
 
 UNFROZEN_MODULE = "unfrozen_embedder"
 """Name of the head's submodule that holds unfrozen embedders; their parameters train at
@@ -45,23 +49,30 @@ class EpochRecord:
 
 @dataclass
 class TrainingOutcome:
-    """The epochs run and the one whose head state was kept."""
+    """The epochs run and the one whose head state was kept; ``resumed_after_epoch``: the epoch of
+    the checkpoint this invocation resumed from (None: it ran every epoch itself)."""
 
     epochs: list[EpochRecord] = field(default_factory=list)
     best_epoch: int = 0
     best_dev_score: float = float("-inf")
     stopped_early: bool = False
+    resumed_after_epoch: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        """The record a cell keeps; ``resumed_after_epoch`` only where it resumed (so a result is
+        the same as before checkpoints existed)."""
+        record: dict[str, Any] = {
             "epochs": [
-                {**asdict(record), "train_tokens_per_second": record.train_tokens_per_second}
-                for record in self.epochs
+                {**asdict(epoch), "train_tokens_per_second": epoch.train_tokens_per_second}
+                for epoch in self.epochs
             ],
             "best_epoch": self.best_epoch,
             "best_dev_score": self.best_dev_score,
             "stopped_early": self.stopped_early,
         }
+        if self.resumed_after_epoch is not None:
+            record["resumed_after_epoch"] = self.resumed_after_epoch
+        return record
 
 
 def length_bucketed_batches(
@@ -153,9 +164,11 @@ def train_head(
     config: TrainingConfig,
     seed: int,
     log: Any = None,
+    checkpoint: EpochCheckpoint | None = None,
 ) -> TrainingOutcome:
     """Train ``head`` on ``train`` with early stopping on ``dev``; leaves the best epoch's state in
-    ``head``. ``log`` (optional) is called with one line per epoch.
+    ``head``. ``log`` (optional) is called with one line per epoch. With ``checkpoint``, training
+    resumes from it where it holds a saved state, and saves its state after every epoch.
 
     Raises:
         FloatingPointError: the training loss became NaN or infinite.
@@ -165,7 +178,21 @@ def train_head(
     lengths = train.example_lengths()
     outcome = TrainingOutcome()
     best_state = copy.deepcopy(head.state_dict())
-    for epoch in range(1, config.max_epochs + 1):
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        head.load_state_dict(saved["head"])
+        optimizer.load_state_dict(saved["optimizer"])
+        best_state = saved["best_head"]
+        outcome = TrainingOutcome(
+            [EpochRecord(**epoch) for epoch in saved["epochs"]], saved["best_epoch"],
+            saved["best_dev_score"], saved["stopped_early"], resumed_after_epoch=len(saved["epochs"]),
+        )
+        rng.bit_generator.state = saved["batch_order"]
+        set_rng_states(saved["random_states"])
+        if log is not None:
+            log(f"resumed after epoch {outcome.resumed_after_epoch} from {checkpoint.path}")
+    while not outcome.stopped_early and len(outcome.epochs) < config.max_epochs:
+        epoch = len(outcome.epochs) + 1
         head.train()
         started = time.perf_counter()
         total_loss, steps = 0.0, 0
@@ -205,6 +232,13 @@ def train_head(
             best_state = copy.deepcopy(head.state_dict())
         elif epoch - outcome.best_epoch >= config.patience:
             outcome.stopped_early = True
-            break
+        if checkpoint is not None:
+            checkpoint.save({
+                "head": head.state_dict(), "optimizer": optimizer.state_dict(), "best_head": best_state,
+                "epochs": [asdict(epoch_record) for epoch_record in outcome.epochs],
+                "best_epoch": outcome.best_epoch, "best_dev_score": outcome.best_dev_score,
+                "stopped_early": outcome.stopped_early, "batch_order": rng.bit_generator.state,
+                "random_states": rng_states(),
+            })
     head.load_state_dict(best_state)
     return outcome

@@ -1,7 +1,7 @@
 """The smoke preset end to end (data, GloVe and biLM pretraining, every task x glove/elmo), the two
 pretraining stages side by side (the same outputs; a failing one raises its own error), a finished
-stage found by the content of its corpus (not its path), resume after a kill, skip and redo of
-result files, the pool and submitit executors, and a task from a ``--tasks-dir`` folder in the grid.
+stage found by the content of its corpus (not its path), resume after a kill (of the grid, and of a
+cell between its epochs), skip and redo of result files, the pool and submitit executors, and a task from a ``--tasks-dir`` folder in the grid.
 
 The first test's run (module fixture) is the reference: the others reuse its stages and embedding
 cache (same ``ELMO_BENCH_CACHE``) and compare their scores with it.
@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -36,6 +37,7 @@ from elmo_bench.pretrain.bilm_presets import get_preset
 from elmo_bench.pretrain.corpus import CorpusError
 from elmo_bench.runner.stage_folders import STAGE_RECORD, read_stage_record, stage_folder, stage_inputs
 from elmo_bench.runner.stages import run_bilm_stage, run_glove_stage, run_stages
+from elmo_bench.training_checkpoint import EpochCheckpoint
 from golden_cells import GOLDEN, smoke_cells
 
 REPO = Path(__file__).resolve().parents[1]
@@ -436,3 +438,90 @@ def test_a_cell_finished_by_another_run_after_planning_is_not_run_again(smoke, s
     before = Path(spec.result_path).read_bytes()
     outcome = execute_cell(spec)
     assert outcome.status == "done" and Path(spec.result_path).read_bytes() == before
+
+
+class _Killed(BaseException):
+    """Stands for a kill: nothing in the runner catches it."""
+
+
+def _trec6_glove(results: Path) -> tuple[Path, Any]:
+    """Run the smoke preset's TREC-6 GloVe cell for 4 epochs without early stopping; returns its
+    result file and the run's outcome."""
+    settings = resolve_preset("smoke", {"task_settings.trec6.training.max_epochs": 4,
+                                        "task_settings.trec6.training.patience": 4})
+    outcome = run_benchmark(settings, RunRequest(tasks=["trec6"], embedders=["glove"], results_dir=results,
+                                                 progress=False), log=lambda line: None)
+    return results / "cells" / "smoke" / "trec6.glove.seed1.json", outcome
+
+
+def _computed(result: dict) -> dict:
+    """What a cell computed: scores, per-example outcomes, epochs without their timings, mixes."""
+    epochs = [{key: value for key, value in epoch.items() if "second" not in key}
+              for epoch in result["training"]["epochs"]]
+    return {"scores": result["scores"], "per_example": result["per_example"], "epochs": epochs,
+            "best_epoch": result["training"]["best_epoch"], "mixes": result["head"]["learned_mixes"],
+            "fingerprint": result[RUNNER_KEY]["fingerprint"]}
+
+
+@pytest.fixture()
+def trec6_glove_uninterrupted(smoke_cache, tmp_path):
+    path, _ = _trec6_glove(tmp_path / "uninterrupted")
+    result = json.loads(path.read_text())
+    assert len(result["training"]["epochs"]) == 4 and "resumed_after_epoch" not in result["training"]
+    return result
+
+
+def _kill_after_epoch(epoch: int, results: Path) -> Path:
+    """Run :func:`_trec6_glove` into ``results`` and let it die right after its head training saved
+    its ``epoch``-th checkpoint; returns the checkpoint's path."""
+    saved: list[Path] = []
+    real_save = EpochCheckpoint.save
+
+    def save_then_die(checkpoint, state):
+        real_save(checkpoint, state)
+        saved.append(checkpoint.path)
+        if len(state["epochs"]) == epoch:
+            raise _Killed
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(_Killed):
+        patch.setattr(EpochCheckpoint, "save", save_then_die)
+        _trec6_glove(results)
+    (path,) = set(saved)
+    return path
+
+
+def test_a_cell_killed_between_epochs_resumes_after_its_last_epoch_to_the_same_result(
+    trec6_glove_uninterrupted, tmp_path
+):
+    checkpoint = _kill_after_epoch(2, tmp_path / "killed")
+    assert checkpoint.is_file() and checkpoint.parent.name == "training"
+
+    path, outcome = _trec6_glove(tmp_path / "killed")
+    assert [o.status for o in outcome.grid.outcomes] == ["done"]
+    resumed = json.loads(path.read_text())
+    assert resumed["training"]["resumed_after_epoch"] == 2
+    assert _computed(resumed) == _computed(trec6_glove_uninterrupted)
+    # the first two epochs' timings are those the killed run measured
+    assert not checkpoint.exists()  # removed once the result is written
+
+
+@pytest.mark.parametrize("damage", ["truncated", "another cell's"])
+def test_a_damaged_or_foreign_training_checkpoint_is_set_aside_and_the_head_trains_from_epoch_1(
+    trec6_glove_uninterrupted, tmp_path, caplog, damage
+):
+    checkpoint = _kill_after_epoch(2, tmp_path / "killed")
+    if damage == "truncated":
+        os.truncate(checkpoint, checkpoint.stat().st_size // 2)
+    else:
+        payload = torch.load(checkpoint, weights_only=False)
+        torch.save({**payload, "cell": {**payload["cell"], "seed": 2}}, checkpoint)
+
+    with caplog.at_level(logging.WARNING, logger="elmo_bench.training_checkpoint"):
+        path, _ = _trec6_glove(tmp_path / "killed")
+    result = json.loads(path.read_text())
+    assert "resumed_after_epoch" not in result["training"]
+    assert _computed(result) == _computed(trec6_glove_uninterrupted)
+    (aside,) = checkpoint.parent.glob(f"{checkpoint.name}.corrupt-*")
+    assert str(checkpoint) in caplog.text and "trains from epoch 1" in caplog.text
+    assert ("unreadable" if damage == "truncated" else "saved for") in caplog.text
+    aside.unlink()

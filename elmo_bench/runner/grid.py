@@ -39,6 +39,7 @@ from elmo_bench.runner.identity import cell_fingerprint, data_identity, settings
 from elmo_bench.runner.presets import TASK_SECTIONS
 from elmo_bench.settings import PresetError, did_you_mean
 from elmo_bench.task import TaskRegistry, TrainingConfig, discover_tasks
+from elmo_bench.training_checkpoint import TRAINING_CHECKPOINTS_DIR, EpochCheckpoint
 
 RUNNER_KEY = "runner"
 """The key of a result under which the runner records the cell's preset and fingerprint."""
@@ -383,13 +384,25 @@ def run_cell_spec(spec: CellSpec) -> dict[str, Any]:
             print(f"[{spec.label}] {line}", file=sys.stderr, flush=True)
 
         cache = EmbeddingCache(Path(spec.cache_dir) / "embeddings")
+        checkpoint = training_checkpoint(spec)
         result = run_cell(task, embedder, spec.seed, cache, log=log if spec.verbose else None,
-                          train_fraction=spec.train_fraction)
+                          train_fraction=spec.train_fraction, checkpoint=checkpoint)
     # The process id says which cells shared a process (its peak memory covers all of them).
     result[RUNNER_KEY] = {"preset": spec.preset, "fingerprint": spec.fingerprint, "process_id": os.getpid(),
                           **spec.provenance}
     write_result(spec.result_path, result)
+    checkpoint.remove()
     return result
+
+
+def training_checkpoint(spec: CellSpec) -> EpochCheckpoint:
+    """The cell's head-training checkpoint: ``<cache>/training/<fingerprint>.pt``, so a killed
+    cell resumes after its last finished epoch, and a cell with other settings, data or weights
+    (another fingerprint) never does from it."""
+    return EpochCheckpoint(
+        Path(spec.cache_dir) / TRAINING_CHECKPOINTS_DIR / f"{spec.fingerprint}.pt",
+        {"task": spec.task, "embedder": spec.embedder, "seed": spec.seed, "fingerprint": spec.fingerprint},
+    )
 
 
 def execute_cell(spec: CellSpec) -> CellOutcome:

@@ -2,12 +2,10 @@
 states), its file name and version, and reading it back."""
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from elmo_bench.pretrain.bilm.errors import PretrainError
@@ -26,22 +24,6 @@ class TrainingPosition:
     tokens_seen: int = 0  # targets per direction, all ranks
     train_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def rng_states() -> dict[str, Any]:
-    """This process's torch, numpy and Python random states."""
-    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def set_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
-    random.setstate(states["python"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:

@@ -30,8 +30,6 @@ from elmo_bench.pretrain.bilm.checkpoint import (
     CHECKPOINT_VERSION,
     TrainingPosition,
     read_checkpoint,
-    rng_states,
-    set_rng_states,
 )
 from elmo_bench.pretrain.bilm.data import LmCorpus, PretrainingSource, Windows, make_batch, plan_batches
 from elmo_bench.pretrain.bilm.distributed import DistributedContext
@@ -42,6 +40,7 @@ from elmo_bench.pretrain.bilm.model import BiLanguageModel
 from elmo_bench.pretrain.bilm.optimizer import build_optimizer
 from elmo_bench.pretrain.bilm.progress import TrainingProgress
 from elmo_bench.pretrain.bilm_presets import BiLmPreset
+from elmo_bench.random_states import rng_states, set_rng_states
 from elmo_bench.settings import check_fields, integer, number
 
 logger = logging.getLogger(__name__)
