@@ -36,7 +36,7 @@ import torch
 from elmo_bench.atomic import write_text_atomically
 from elmo_bench.cache import EmbeddingCache
 from elmo_bench.compared import ComparedEmbedder
-from elmo_bench.data.subsets import SUBSET_RULE, nested_subset
+from elmo_bench.data.subsets import EPOCH_RULE, SUBSET_RULE, nested_subset, passes_per_epoch
 from elmo_bench.devices import device_record, start_peak_memory
 from elmo_bench.embedded_split import EmbeddedSplit, embed_split
 from elmo_bench.finetune.adapt import adapt_to_task
@@ -161,8 +161,9 @@ def run_cell(
 
     Args:
         train_fraction: train on this nested, seed-independent part of the training split
-            (:func:`elmo_bench.data.subsets.nested_subset`; dev and test stay whole), recorded
-            under ``protocol.train_subset``; None trains on all of it.
+            (:func:`elmo_bench.data.subsets.nested_subset`; dev and test stay whole), with
+            :func:`~elmo_bench.data.subsets.passes_per_epoch` passes over it per epoch, recorded
+            under ``protocol.train_subset``; None trains on all of it, one pass per epoch.
         checkpoint: where the head's training saves its state after every epoch and resumes
             from (:func:`elmo_bench.training.train_head`); None: it runs in one go.
 
@@ -205,8 +206,9 @@ def run_cell(
         # The head owns the trainable biLM: the optimizer, clipping and best-epoch restore see it.
         head.add_module(UNFROZEN_MODULE, torch.nn.ModuleDict(adaptation.unfrozen))
     head.to(config.device)
+    passes = 1 if train_fraction is None else passes_per_epoch(train_fraction)
     outcome = train_head(task, head, splits["train"], splits["dev"], config, seed, log=say,
-                         checkpoint=checkpoint)
+                         checkpoint=checkpoint, passes_per_epoch=passes)
 
     scores = {}
     per_example: dict[str, Any] | None = {}
@@ -239,6 +241,7 @@ def run_cell(
         protocol["train_subset"] = {
             "fraction": train_fraction, "examples": len(examples["train"]),
             "of_examples": train_examples_read, "rule": SUBSET_RULE,
+            "passes_per_epoch": passes, "epoch_rule": EPOCH_RULE,
         }
     return {
         "format_version": RESULT_FORMAT_VERSION,

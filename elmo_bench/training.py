@@ -165,10 +165,13 @@ def train_head(
     seed: int,
     log: Any = None,
     checkpoint: EpochCheckpoint | None = None,
+    passes_per_epoch: int = 1,
 ) -> TrainingOutcome:
     """Train ``head`` on ``train`` with early stopping on ``dev``; leaves the best epoch's state in
     ``head``. ``log`` (optional) is called with one line per epoch. With ``checkpoint``, training
-    resumes from it where it holds a saved state, and saves its state after every epoch.
+    resumes from it where it holds a saved state, and saves its state after every epoch. An epoch
+    passes over ``train`` ``passes_per_epoch`` times, each pass shuffled anew
+    (:func:`elmo_bench.data.subsets.passes_per_epoch`, for a small part of a training split).
 
     Raises:
         FloatingPointError: the training loss became NaN or infinite.
@@ -196,7 +199,11 @@ def train_head(
         head.train()
         started = time.perf_counter()
         total_loss, steps = 0.0, 0
-        for batch in length_bucketed_batches(lengths, config.batch_size, config.bucket_pool, rng):
+        batches = [
+            batch for _ in range(passes_per_epoch)
+            for batch in length_bucketed_batches(lengths, config.batch_size, config.bucket_pool, rng)
+        ]
+        for batch in batches:
             optimizer.zero_grad()
             loss = task.batch_loss(head, train, batch.tolist())
             if not torch.isfinite(loss):
@@ -218,7 +225,7 @@ def train_head(
             dev_main_score=dev_score,
             train_seconds=train_seconds,
             dev_seconds=time.perf_counter() - started,
-            train_tokens=int(lengths.sum()),
+            train_tokens=int(lengths.sum()) * passes_per_epoch,
         )
         outcome.epochs.append(record)
         if log is not None:

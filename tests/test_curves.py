@@ -12,8 +12,12 @@ import torch
 
 from elmo_bench.cli import main
 from elmo_bench.curves import CURVES, CurveError, curve_points
+from elmo_bench.data.conll2003 import read_conll2003
+from elmo_bench.data.subsets import nested_subset
+from elmo_bench.paths import DataFolders
 from elmo_bench.runner.grid import RUNNER_KEY
 from elmo_bench.runner.presets import resolve_preset
+from elmo_bench.runner.smoke_data import write_smoke_data
 
 transformers = pytest.importorskip("transformers")
 
@@ -32,8 +36,11 @@ def test_cost_estimates_scale_with_the_fraction_and_fall_back_to_a_stand_in():
     references = {("conll2003_ner", "elmo"): [capped]}
     whole, basis = estimate_seconds(references, "conll2003_ner", "elmo", training, 1.0)
     assert whole == 5 + 5 + 30 + 15 * (40 + 3) + 3 and basis.startswith("1 conll2003_ner elmo")
+    quarter, _ = estimate_seconds(references, "conll2003_ner", "elmo", training, 0.25)
+    assert quarter == pytest.approx(5 + 5 + 7.5 + 30 * (10 + 3) + 3)  # ceil(15 / sqrt(0.25)) epochs
+    # 10%: 3 passes per epoch, so an epoch covers 30% of the split: ceil(15 / sqrt(0.3)) epochs
     tenth, _ = estimate_seconds(references, "conll2003_ner", "elmo", training, 0.1)
-    assert tenth == pytest.approx(5 + 5 + 3 + 48 * (4 + 3) + 3)  # ceil(15 / sqrt(0.1)) epochs
+    assert tenth == pytest.approx(5 + 5 + 3 + 28 * (12 + 3) + 3)
     stand_in, basis = estimate_seconds(references, "conll2003_ner", "transformer", training, 1.0)
     assert stand_in == pytest.approx(whole + 3 * 40) and "elmo cell(s), embedding x4" in basis
     assert estimate_seconds(references, "trec6", "glove", training, 1.0) == (
@@ -117,6 +124,7 @@ def test_the_pretraining_curve_has_a_point_per_snapshot_and_glove_as_its_band(sm
 
 def test_training_fractions_are_nested_and_the_same_for_every_seed(smoke):
     results = smoke["results"]
+    train = read_conll2003("train", DataFolders(write_smoke_data(smoke["root"] / "data"), smoke["root"]))
     sizes = {}
     for percent in ("1", "5", "10", "25"):
         folder = results / "cells" / f"smoke-training-data-{percent}pct"
@@ -125,6 +133,12 @@ def test_training_fractions_are_nested_and_the_same_for_every_seed(smoke):
         subsets = [cell["protocol"]["train_subset"] for cell in per_seed]
         assert subsets[0] == subsets[1] and subsets[0]["fraction"] == int(percent) / 100
         sizes[percent] = subsets[0]["examples"]
+        # an epoch passes over a small subset several times (at least a quarter of the split)
+        passes = {"1": 25, "5": 5, "10": 3, "25": 1}[percent]
+        assert subsets[0]["passes_per_epoch"] == passes
+        subset = nested_subset(train, int(percent) / 100, lambda sentence: [sentence.tokens])
+        assert per_seed[0]["training"]["epochs"][0]["train_tokens"] == passes * sum(
+            len(sentence.tokens) for sentence in subset)
         assert per_seed[0][RUNNER_KEY]["fingerprint"] != per_seed[1][RUNNER_KEY]["fingerprint"]
     whole = json.loads((results / "cells" / "smoke" / "conll2003_ner.glove.seed1.json").read_text())
     assert "train_subset" not in whole["protocol"]  # the 100% point is the preset's own cell

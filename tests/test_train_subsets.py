@@ -12,7 +12,7 @@ import random
 import pytest
 
 from elmo_bench.data.conll2003 import read_conll2003
-from elmo_bench.data.subsets import nested_subset, subset_size
+from elmo_bench.data.subsets import nested_subset, passes_per_epoch, subset_size
 from elmo_bench.paths import DataFolders
 from elmo_bench.runner.benchmark import flat_sources
 from elmo_bench.runner.grid import plan_cells
@@ -123,3 +123,9 @@ def test_repeated_sentences_are_told_apart_and_sizes_round_up():
     half = nested_subset(examples, 0.5, lambda example: (example,))
     assert len(half) == 50 and subset_size(100, 0.29) == 29 and subset_size(3, 0.01) == 1
     assert subset_size(0, 0.5) == 0
+
+
+def test_an_epoch_on_a_small_subset_covers_at_least_a_quarter_of_the_split():
+    assert [passes_per_epoch(f) for f in (0.01, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0)] == [25, 5, 3, 2, 1, 1, 1]
+    with pytest.raises(ValueError, match="train_fraction must be a number in"):
+        passes_per_epoch(0)

@@ -4,13 +4,14 @@ A planned cell is estimated from a *reference*: a finished cell file of the same
 embedder in ``results/cells/<preset>/`` (else of the embedder in :data:`PROXIES`), as
 
     embedding (dev + test + fraction x train, seconds when computed)
-    + epochs x (fraction x training seconds per epoch + dev seconds per epoch)
+    + epochs x (share x training seconds per epoch + dev seconds per epoch)
     + the test evaluation,
 
-where ``epochs`` is the reference's, raised to ``best epoch + patience`` when the reference was
-stopped by an epoch cap lower than the planned one, and divided by sqrt(fraction) on a fraction of
-the training split (smaller splits run more, cheaper epochs before patience stops them; a
-deliberately pessimistic guess), at most the planned cap. Snapshot points cost what the final
+where ``share`` is the fraction of the training split times the passes over it per epoch
+(:func:`elmo_bench.data.subsets.passes_per_epoch`), and ``epochs`` is the reference's, raised to
+``best epoch + patience`` when the reference was stopped by an epoch cap lower than the planned
+one, and divided by sqrt(share) below a whole split (shorter epochs run more of them before
+patience stops them; a deliberately pessimistic guess), at most the planned cap. Snapshot points cost what the final
 biLM's cells cost (same architecture).
 """
 
@@ -22,6 +23,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from elmo_bench.data.subsets import passes_per_epoch
 
 PROXIES: dict[str, tuple[tuple[str, float], ...]] = {
     "elmo+glove": (("elmo", 1.0),),
@@ -83,13 +86,14 @@ def reference_costs(cells_dir: Path) -> dict[tuple[str, str], list[ReferenceCost
     return found
 
 
-def expected_epochs(reference: ReferenceCost, max_epochs: int, patience: int, fraction: float) -> int:
-    """Epochs a cell will run (see the module docstring)."""
+def expected_epochs(reference: ReferenceCost, max_epochs: int, patience: int, share: float) -> int:
+    """Epochs a cell will run whose epochs cover ``share`` of the training split (see the module
+    docstring)."""
     epochs = float(reference.epochs)
     if not reference.stopped_early and max_epochs > reference.epochs:
         epochs = reference.best_epoch + patience
-    if fraction < 1:
-        epochs /= math.sqrt(fraction)
+    if share < 1:
+        epochs /= math.sqrt(share)
     return max(1, min(max_epochs, math.ceil(epochs)))
 
 
@@ -113,12 +117,13 @@ def estimate_seconds(
     name, factor = found[0]
     candidates = references[(task, name)]
     estimates = []
+    share = min(1.0, fraction * passes_per_epoch(fraction))
     for reference in candidates:
-        epochs = expected_epochs(reference, training["max_epochs"], training["patience"], fraction)
+        epochs = expected_epochs(reference, training["max_epochs"], training["patience"], share)
         embed = reference.embed_seconds
         seconds = factor * (sum(v for role, v in embed.items() if role != "train")
                             + fraction * embed.get("train", 0.0))
-        seconds += epochs * (fraction * reference.train_seconds_per_epoch + reference.dev_seconds_per_epoch)
+        seconds += epochs * (share * reference.train_seconds_per_epoch + reference.dev_seconds_per_epoch)
         estimates.append(seconds + reference.test_seconds)
     basis = f"{len(candidates)} {task} {name} cell(s)" + (f", embedding x{factor:g}" if factor != 1 else "")
     return float(statistics.fmean(estimates)), basis

@@ -4,8 +4,8 @@
 training settings, the identity of every source embedder the cell reads (:func:`settings_read`:
 only the source settings the cell depends on; :func:`source_identity`: every file they name by
 its sha256), the sha256 of the task's data files (:func:`data_identity`) and, only for a cell that
-trains on part of its training split, the fraction (so a cell on the whole split has the
-fingerprint it had before fractions existed). A result file that carries its cell's fingerprint
+trains on part of its training split, the fraction and the passes over it per epoch (so a cell on
+the whole split has the fingerprint it had before fractions existed). A result file that carries its cell's fingerprint
 is finished; retrained weights or changed data at the same paths give another fingerprint, and
 the cell is redone.
 """
@@ -19,6 +19,7 @@ from typing import Any
 from elmo_bench.cell import RESULT_FORMAT_VERSION
 from elmo_bench.compared import SourceUse
 from elmo_bench.data.sources import file_sha256
+from elmo_bench.data.subsets import passes_per_epoch
 from elmo_bench.digest import content_digest
 from elmo_bench.pretrain.bilm.checkpoint import CHECKPOINT_NAME
 from elmo_bench.task import ROLES, Task
@@ -89,8 +90,8 @@ def cell_fingerprint(
 ) -> str:
     """Digest of everything that determines a cell's scores (see the module docstring).
 
-    ``fraction`` (below 1) enters the digest only when given, so that every cell on a whole
-    training split keeps the fingerprint it had before fractions existed.
+    ``fraction`` (below 1) and its passes per epoch enter the digest only when given, so that
+    every cell on a whole training split keeps the fingerprint it had before fractions existed.
     """
     identity = {
         "format_version": RESULT_FORMAT_VERSION,
@@ -103,4 +104,5 @@ def cell_fingerprint(
     }
     if fraction is not None:
         identity["train_fraction"] = fraction
+        identity["passes_per_epoch"] = passes_per_epoch(fraction)
     return content_digest(identity, default=str)
