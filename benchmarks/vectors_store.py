@@ -4,7 +4,9 @@ converted, memory-mapped store (first load converts, later loads map), in the sa
 A generated text file of ``--rows`` x ``--dim`` (default 2.2M x 300, like glove.840B.300d.txt:
 words ``w<i>``, values with 6 decimals, about 5.5 GB) is written into a temporary folder (default
 under /tmp) and deleted at the end. Each measurement runs in a fresh process, which reports its own
-wall time and peak resident memory (``ru_maxrss``):
+wall time, CPU time (user + system: what the work costs, whatever else the machine runs) and peak
+resident memory (``ru_maxrss``); the load average before and after each measurement is recorded
+beside it, so a reader sees how busy the machine was:
 
   text      ``read_vectors`` on the whole file: the old load of every cell
   first     the first load: conversion into the store, then the task's lookups
@@ -14,13 +16,14 @@ wall time and peak resident memory (``ru_maxrss``):
 The store is keyed by the file's sha256, which a published archive's download sidecar provides;
 the hashing time of the file (what a load of a plain path adds) is reported on its own.
 
-Usage: nice -n 19 python benchmarks/vectors_store.py [--rows 2200000] [--dim 300] [--words 30000]
+Usage: python benchmarks/vectors_store.py [--rows 2200000] [--dim 300] [--words 30000]
                                        [--skip-text] [--out results/benchmarks/vectors_store.json]
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -52,8 +55,10 @@ else:
     vectors = store.take(np.array(found, dtype=np.int64))
     assert vectors.shape == (len(words) // 2, store.dim) and np.isfinite(vectors).all()
     rows = len(store)
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"what": what, "seconds": time.perf_counter() - started, "rows": rows,
-                  "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+                  "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                  "peak_rss_bytes": usage.ru_maxrss * 1024}))
 """
 
 
@@ -81,20 +86,20 @@ def sha256_of(path: Path) -> tuple[str, float]:
 
 
 def measure(what: str, path: Path, cache: Path, sha256: str, words_file: Path) -> dict:
+    load_before = os.getloadavg()[0]
     completed = subprocess.run(
         [sys.executable, "-c", _CHILD, what, str(path), str(cache), sha256, str(words_file)],
         check=True, capture_output=True, text=True, env={"ELMO_BENCH_CACHE": str(cache),
                                                          **_environment()},
     )
     result = json.loads(completed.stdout.strip().splitlines()[-1])
-    print(f"{what}: {result['seconds']:.1f} s, peak {result['peak_rss_bytes'] / 2**20:.0f} MiB",
-          flush=True)
+    result["load_average_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
+    print(f"{what}: {result['seconds']:.1f} s ({result['cpu_seconds']:.1f} s CPU), peak "
+          f"{result['peak_rss_bytes'] / 2**20:.0f} MiB", flush=True)
     return result
 
 
 def _environment() -> dict[str, str]:
-    import os
-
     return {key: value for key, value in os.environ.items() if key != "ELMO_BENCH_CACHE"}
 
 
@@ -135,19 +140,22 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(folder, ignore_errors=True)
 
     ratios = {"first_over_later_seconds": runs["first"]["seconds"] / runs["later"]["seconds"],
+              "first_over_later_cpu_seconds": runs["first"]["cpu_seconds"] / runs["later"]["cpu_seconds"],
               "first_over_later_peak_memory": runs["first"]["peak_rss_bytes"]
               / runs["later"]["peak_rss_bytes"]}
     if "text" in runs:
         ratios["text_over_later_seconds"] = runs["text"]["seconds"] / runs["later"]["seconds"]
+        ratios["text_over_later_cpu_seconds"] = runs["text"]["cpu_seconds"] / runs["later"]["cpu_seconds"]
         ratios["text_over_later_peak_memory"] = (runs["text"]["peak_rss_bytes"]
                                                  / runs["later"]["peak_rss_bytes"])
         ratios["text_over_first_seconds"] = runs["text"]["seconds"] / runs["first"]["seconds"]
     record = {
-        "command": "nice -n 19 python benchmarks/vectors_store.py " + " ".join(argv or sys.argv[1:]),
+        "command": "python benchmarks/vectors_store.py " + " ".join(argv or sys.argv[1:]),
+        "niceness": os.nice(0),
         "rows": args.rows, "dim": args.dim, "task_words": args.words,
         "file_bytes": file_bytes,
         "store_bytes": store_bytes, "sha256_seconds": hash_seconds,
-        "runs": runs, "later_runs": later, "ratios": ratios,
+        "runs": runs, "later_runs": later, "ratios": ratios, "cpus": os.cpu_count(),
     }
     write_text_atomically(args.out, json.dumps(record, indent=1) + "\n")
     print(json.dumps(ratios, indent=1))
