@@ -1,4 +1,5 @@
-# `make test` and `make bench` each create .venv when it is missing, install the project, then run.
+# `make test`, `make bench` and `make curves` each create .venv when it is missing, install the project,
+# then run (`make curves` adds the transformer extra and needs `make bench`'s standard run first).
 PYTHON ?= python3
 VENV ?= .venv
 # torch, installed first only when the venv has no torch. From PyPI on Linux this is the CUDA
@@ -10,8 +11,9 @@ export ELMO_BENCH_DATA
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TRANSFORMER_STAMP := $(VENV)/.installed-transformer
 
-.PHONY: test bench install clean
+.PHONY: test bench curves install clean
 
 install: $(STAMP)
 
@@ -26,6 +28,13 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python run_benchmarks.py
+
+$(TRANSFORMER_STAMP): $(STAMP)
+	$(BIN)/pip install -e ".[test,transformer]"
+	touch $@
+
+curves: $(TRANSFORMER_STAMP)
+	$(BIN)/elmo-bench curves all
 
 clean:
 	rm -rf $(VENV) build *.egg-info
