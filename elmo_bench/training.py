@@ -1,6 +1,7 @@
 """The shared train / evaluate loop: Adam, length-bucketed batches, early stopping on dev.
 
-Each epoch goes once over the training examples in batches of similar length (shuffled pools of
+Each epoch goes over the training examples (once, or ``passes_per_epoch`` times for a small part of
+a training split) in batches of similar length (shuffled pools of
 ``bucket_pool`` batches are sorted by length, so there is little padding, and the batch order is
 shuffled), then scores the dev split with the task's metric. The head's state at the epoch with the
 best dev main score is kept and restored at the end; training stops after ``patience`` epochs
