@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,12 @@ _FILE_TEMPORARY = re.compile(rf"\..+-{_RANDOM}(\.[^.]+)?")
 _FOLDER_TEMPORARY = re.compile(rf"\..+\.{_RANDOM}")
 
 logger = logging.getLogger(__name__)
+
+
+def corrupt_suffix() -> str:
+    """The suffix (``.corrupt-<local time>``) of a file moved aside because it failed a check: kept
+    for a look, never read again."""
+    return f".corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
 
 
 def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:

@@ -16,14 +16,13 @@ fingerprint under the cache's ``training/`` folder, and removes it once the cell
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from elmo_bench.atomic import write_atomically
+from elmo_bench.atomic import corrupt_suffix, write_atomically
 
 CHECKPOINT_VERSION = 1
 TRAINING_CHECKPOINTS_DIR = "training"
@@ -68,7 +67,7 @@ class EpochCheckpoint:
                 problem = f"saved for {payload.get('cell')}, not for {self.cell}"
             else:
                 return payload
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+        aside = self.path.with_name(self.path.name + corrupt_suffix())
         self.path.rename(aside)
         logger.warning("training checkpoint %s: %s; moved aside (%s), the head trains from epoch 1",
                        self.path, problem, aside.name)

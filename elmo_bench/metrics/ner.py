@@ -19,7 +19,6 @@ from seqeval.scheme import IOB2, Entities
 from elmo_bench.data.iob import IOB_TAG, iob1_to_iob2
 
 
-
 @dataclass(frozen=True)
 class SpanScores:
     """Precision, recall and F1 in [0, 1]; ``support`` is the number of gold entities."""

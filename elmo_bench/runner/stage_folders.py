@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from elmo_bench.atomic import write_json
+from elmo_bench.atomic import corrupt_suffix, write_json
 from elmo_bench.checksums import digest_files, verify_files
 from elmo_bench.data.sources import file_sha256
 from elmo_bench.digest import content_digest
@@ -167,7 +167,7 @@ def read_stage_record(folder: Path) -> dict[str, Any] | None:
     }
     if not bad and set(recorded) == set(files):
         return record
-    suffix = f".corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
+    suffix = corrupt_suffix()
     for path in [folder / STAGE_RECORD, *(files[name] for name in bad)]:
         path.rename(path.with_name(path.name + suffix))
     logger.warning(
