@@ -47,6 +47,34 @@ def test_cost_estimates_scale_with_the_fraction_and_fall_back_to_a_stand_in():
         None, "no finished trec6 glove cell to measure from")
 
 
+def test_the_sample_efficiency_reading_finds_the_most_data_the_baseline_needs():
+    from elmo_bench.curves.points import CurvePoint
+    from elmo_bench.curves.stats import CurveNumbers, PointScore
+
+    means = {  # (point, embedder) -> mean; glove dips at 25% (a curve need not rise everywhere)
+        ("1%", "glove"): 0.50, ("5%", "glove"): 0.60, ("25%", "glove"): 0.58, ("100%", "glove"): 0.80,
+        ("1%", "elmo+glove"): 0.59, ("5%", "elmo+glove"): 0.70, ("100%", "elmo+glove"): 0.79,
+    }
+    labels = ("1%", "5%", "25%", "100%")
+    points = [CurvePoint("training-data", label, float(label[:-1]) / 100, {"preset": "p"}, ())
+              for label in labels]
+
+    def row(point: str, embedder: str, mean: float) -> PointScore:
+        return PointScore(point, None, "trec6", embedder, "accuracy", (1,), (mean,), mean, None, None,
+                          None, (), None, None, 1.0, 1.0)
+
+    numbers = CurveNumbers(CURVES["training-data"], points, ["trec6"],
+                           [row(point, embedder, mean) for (point, embedder), mean in means.items()], [])
+    matched = {label: numbers.baseline_matched(label, "trec6") for label in labels}
+    assert matched["1%"].point == "1%"  # glove's 0.60 at 5% ends it, whatever its dip at 25%
+    assert matched["5%"].point == "25%" and matched["5%"].mean == 0.58
+    assert matched["25%"] is None  # no elmo+glove row there
+    assert matched["100%"].point == "25%"  # below glove's 0.80 on the whole split
+    lower = CurveNumbers(CURVES["training-data"], points[:1], ["trec6"],
+                         [row("1%", "glove", 0.6), row("1%", "elmo+glove", 0.5)], [])
+    assert lower.baseline_matched("1%", "trec6") is None
+
+
 def tiny_bert(folder: Path) -> Path:
     """A saved 2-layer BERT, hidden size 16 (its pieces are mostly [UNK] on the smoke data)."""
     folder.mkdir()
@@ -150,6 +178,9 @@ def test_training_fractions_are_nested_and_the_same_for_every_seed(smoke):
     assert all(c["a"] == "elmo+glove" and c["ci95_low"] <= c["ci95_high"] for c in gains)
     seeds = {tuple(row["seeds"]) for row in curve["scores"]}
     assert seeds == {(1, 2)}
+    assert set(curve["baseline_matched"]["conll2003_ner"]) == {"1%", "5%", "10%", "25%", "100%"}
+    markdown = (smoke["results"] / "smoke" / "curves" / "training-data.md").read_text()
+    assert "How much training data `glove` needs to score what `elmo+glove` scores" in markdown
 
 
 def test_the_transformer_joins_the_presets_report(smoke):

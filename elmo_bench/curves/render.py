@@ -80,6 +80,30 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
             *("| " + " | ".join(row) + " |" for row in rows), ""]
 
 
+def _data_matched(numbers: CurveNumbers) -> list[str]:
+    """The sample-efficiency table: per task and point, the largest point whose baseline mean the
+    contender's mean reaches."""
+    definition = numbers.definition
+    rows = []
+    for task in numbers.tasks:
+        for point in numbers.points:
+            contender = numbers.score(point.label, task, definition.contender)
+            if contender is None:
+                continue
+            matched = numbers.baseline_matched(point.label, task)
+            rows.append([task, point.label, _points(contender.mean),
+                         "higher at every point" if matched is None else matched.point,
+                         "-" if matched is None else _points(matched.mean)])
+    contender, baseline = definition.contender, definition.baseline
+    return [f"## How much training data `{baseline}` needs to score what `{contender}` scores", "",
+            f"For each point: the most data on which `{baseline}`'s mean stays at or below "
+            f"`{contender}`'s mean on that point's share of it, up to the first point where "
+            f"`{baseline}` scores higher (means over seeds; their intervals are in the next "
+            "table).", "",
+            *_table(["task", f"{contender} trained on", f"{contender} mean",
+                     f"{baseline} scores no higher up to", f"{baseline} mean there"], rows)]
+
+
 def markdown(numbers: CurveNumbers, preset: str, command: str) -> str:
     """The curve's ``.md`` document."""
     definition = numbers.definition
@@ -96,6 +120,8 @@ def markdown(numbers: CurveNumbers, preset: str, command: str) -> str:
                 rows.append([task, first.point, _tokens(first.x), gain, p_text])
         lines += [f"## First point where `{definition.contender}` is above `{definition.baseline}`", "",
                   *_table(["task", "point", "tokens seen", "gain [95% CI]", "p (Holm)"], rows)]
+    if definition.axis == "train_fraction":
+        lines += _data_matched(numbers)
     if definition.axis != "none":
         lines += ["## Scores and gain at each point", ""]
     embedders = list(definition.all_embedders)
@@ -174,6 +200,9 @@ def json_document(numbers: CurveNumbers, preset: str, command: str) -> dict[str,
         "comparisons": [comparison.to_dict() for comparison in numbers.comparisons],
         "first_above": {task: (c.point if (c := numbers.first_above(task)) else None)
                         for task in numbers.tasks},
+        "baseline_matched": {task: {p.label: (m.point if (m := numbers.baseline_matched(p.label, task)) else None)
+                                    for p in numbers.points if numbers.score(p.label, task, definition.contender)}
+                             for task in numbers.tasks} if definition.axis == "train_fraction" else None,
         "missing_cells": numbers.missing,
     }
 

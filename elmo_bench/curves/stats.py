@@ -106,6 +106,27 @@ class CurveNumbers:
         """The first point (in x order) where the contender is above the baseline on ``task``."""
         return next((c for c in self.comparisons if c.result.task == task and c.above), None)
 
+    def baseline_matched(self, point: str, task: str) -> PointScore | None:
+        """The baseline's row at the last point (in x order) before its mean first rises above the
+        contender's mean at ``point`` on ``task``; None when the baseline is above it from the
+        first point on or the contender has no row there. Along the training-data curve this is
+        the paper's sample-efficiency reading (Peters et al. 2018, section 5.4): how much more
+        data the baseline needs to score what the contender scores on ``point``'s share of it.
+        Stopping at the first point above keeps the reading conservative where noise makes the
+        baseline's curve dip."""
+        contender = self.score(point, task, self.definition.contender)
+        if contender is None:
+            return None
+        matched = None
+        for candidate in self.points:
+            baseline = self.score(candidate.label, task, self.definition.baseline)
+            if baseline is None:
+                continue
+            if baseline.mean > contender.mean:
+                break
+            matched = baseline
+        return matched
+
 
 def mean_interval(cells: Sequence[Cell], resamples: int, seed: int) -> tuple[float, float] | None:
     """The 95% interval of the mean score over ``cells``' seeds: seeds and test examples drawn
