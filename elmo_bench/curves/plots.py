@@ -19,6 +19,8 @@ from elmo_bench.curves.stats import CurveNumbers, PointScore
 from elmo_bench.report.summary import embedder_sort_key
 
 _COLOURS = {"glove": "tab:blue", "elmo": "tab:green", "elmo+glove": "tab:orange", "transformer": "tab:purple"}
+SEED_DOTS_OFFSET = 1.08
+"""Factor on x that sets each point's seed dots beside its mean."""
 
 
 def _png(figure: Figure) -> bytes:
@@ -53,9 +55,9 @@ def _draw_series(axes, rows: list[PointScore], embedder: str) -> None:
     high = [_below(row.ci95_high, row.mean) for row in rows]
     axes.errorbar(xs, means, yerr=[low, high], fmt="-o", capsize=3, color=_colour(embedder),
                   label=embedder, markersize=5)
-    for row in rows:
-        axes.plot([row.x] * len(row.scores), [100 * value for value in row.scores], ".",
-                  color=_colour(embedder), alpha=0.4, markersize=4)
+    for row in rows:  # beside the mean (both axes are log scale), where the marker cannot hide them
+        axes.plot([row.x * SEED_DOTS_OFFSET] * len(row.scores), [100 * value for value in row.scores], ".",
+                  color=_colour(embedder), alpha=0.5, markersize=4)
 
 
 def _task_axes(figure: Figure, numbers: CurveNumbers, rows: int = 1):
