@@ -19,6 +19,7 @@ import datetime
 import hashlib
 import importlib.metadata
 import json
+import operator
 import platform
 import random
 import resource
@@ -26,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,13 @@ import torch
 from elmo_bench.atomic import write_text_atomically
 from elmo_bench.cache import EmbeddingCache
 from elmo_bench.compared import ComparedEmbedder
-from elmo_bench.data.subsets import EPOCH_RULE, SUBSET_RULE, nested_subset, passes_per_epoch
+from elmo_bench.data.subsets import (
+    EPOCH_RULE,
+    STRATIFIED_SUBSET_RULE,
+    SUBSET_RULE,
+    nested_subset,
+    passes_per_epoch,
+)
 from elmo_bench.devices import device_record, start_peak_memory
 from elmo_bench.embedded_split import EmbeddedSplit, embed_split
 from elmo_bench.finetune.adapt import adapt_to_task
@@ -184,8 +192,10 @@ def run_cell(
         examples[role] = task.read_checked(role)
         timings["read_seconds"][role] = time.perf_counter() - read_started
     train_examples_read = len(examples["train"])
+    strata = task.subset_strata
+    stratum = None if strata is None else operator.attrgetter(strata)
     if train_fraction is not None:
-        examples["train"] = nested_subset(examples["train"], train_fraction, task.token_sequences)
+        examples["train"] = nested_subset(examples["train"], train_fraction, task.token_sequences, stratum)
     adaptation_started = time.perf_counter()
     adaptation = adapt_to_task(task, embedder, examples, cache.root, say)
     embedder = adaptation.embedder
@@ -240,9 +250,14 @@ def run_cell(
     if train_fraction is not None:
         protocol["train_subset"] = {
             "fraction": train_fraction, "examples": len(examples["train"]),
-            "of_examples": train_examples_read, "rule": SUBSET_RULE,
+            "of_examples": train_examples_read,
+            "rule": SUBSET_RULE if strata is None else STRATIFIED_SUBSET_RULE.format(strata=strata),
             "passes_per_epoch": passes, "epoch_rule": EPOCH_RULE,
         }
+        if strata is not None:
+            protocol["train_subset"]["strata"] = strata
+            protocol["train_subset"]["examples_per_stratum"] = dict(sorted(Counter(
+                str(stratum(example)) for example in examples["train"]).items()))
     return {
         "format_version": RESULT_FORMAT_VERSION,
         "task": task.name,

@@ -135,6 +135,9 @@ class Task(ABC):
         head_checks: what each of ``head``'s values may hold; checked when the task is made, so
             that a grid rejects a bad value before its pretraining stages.
         training: changes to :class:`TrainingConfig`'s defaults.
+        subset_strata: the attribute of a training example that a training subset keeps in
+            proportion (:func:`elmo_bench.data.subsets.nested_subset`): ``"label"`` for
+            classification; None draws subsets by content hash alone.
 
     Families implement the head and metric methods; task modules implement :meth:`read`.
 
@@ -155,6 +158,7 @@ class Task(ABC):
     head: ClassVar[Mapping[str, Any]] = {}
     head_checks: ClassVar[Mapping[str, Check]] = {}
     training: ClassVar[Mapping[str, Any]] = {}
+    subset_strata: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

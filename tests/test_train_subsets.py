@@ -38,6 +38,13 @@ PINNED = {
 }
 
 
+PINNED_FIVE_PERCENT = {  # main at 530dc0a, before subsets had strata
+    "conll2003_ner.glove.seed1": "64685e17932d36f6005d90254af6888c04f9230d31151e508a14a82f1306712c",
+    "conll2003_ner.elmo+glove.seed1": "84450032e49b18f0b447cd0873d2296e4fe4ce5753865410e5b8fc7d0c926881",
+    "trec6.glove.seed1": "44c04e10c66ff3d34a40380005cd4b32c9eb211fa6a91f41b2a39a5bafef0bb3",
+}
+
+
 @pytest.fixture(scope="module")
 def planned(tmp_path_factory):
     """``plan(preset, overrides) -> {label: fingerprint}`` on the smoke data, CoNLL and TREC."""
@@ -76,6 +83,14 @@ def test_a_fraction_below_one_is_part_of_the_fingerprint(planned):
         assert by_fraction[0.05][label].train_fraction == 0.05
         fingerprints = {spec.fingerprint, *(specs[label].fingerprint for specs in by_fraction.values())}
         assert len(fingerprints) == 3
+
+
+def test_label_strata_move_only_the_classification_cells_on_a_fraction(planned):
+    specs = planned("standard", {"train_fraction": 0.05})
+    for label in ("conll2003_ner.glove.seed1", "conll2003_ner.elmo+glove.seed1"):
+        assert specs[label].fingerprint == PINNED_FIVE_PERCENT[label]  # NER subsets have no strata
+    # TREC's subsets now keep each label's share: its 5% cells are new ones
+    assert specs["trec6.glove.seed1"].fingerprint != PINNED_FIVE_PERCENT["trec6.glove.seed1"]
 
 
 def test_the_fingerprint_function_is_unchanged_without_a_fraction():
@@ -129,3 +144,26 @@ def test_an_epoch_on_a_small_subset_covers_at_least_a_quarter_of_the_split():
     assert [passes_per_epoch(f) for f in (0.01, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0)] == [25, 5, 3, 2, 1, 1, 1]
     with pytest.raises(ValueError, match="train_fraction must be a number in"):
         passes_per_epoch(0)
+
+
+def test_stratified_subsets_keep_each_labels_share_and_stay_nested():
+    rng = random.Random(3)
+    # 1,000 examples, 64% "neg": drawn by hash alone, a small subset's balance wanders
+    examples = [(f"text {i} {rng.random()}", "neg" if i % 25 < 16 else "pos") for i in range(1000)]
+    tokens = lambda example: (tuple(example[0].split()),)  # noqa: E731
+    label = lambda example: example[1]  # noqa: E731
+    previous: set = set()
+    for fraction in (0.007, 0.01, 0.05, 0.1, 0.25, 0.5):
+        subset = nested_subset(examples, fraction, tokens, label)
+        assert len(subset) == subset_size(1000, fraction)
+        negatives = sum(1 for example in subset if example[1] == "neg")
+        assert abs(negatives - 0.64 * len(subset)) <= 1, (fraction, negatives, len(subset))
+        assert previous <= set(subset)
+        previous = set(subset)
+    shuffled = list(examples)
+    rng.shuffle(shuffled)
+    assert set(nested_subset(shuffled, 0.05, tokens, label)) == set(nested_subset(examples, 0.05, tokens, label))
+    # within a label, the order is the content-hash order of the unstratified draw
+    negatives = [example for example in examples if example[1] == "neg"]
+    first_negatives = [e for e in nested_subset(examples, 0.1, tokens, label) if e[1] == "neg"]
+    assert set(first_negatives) == set(nested_subset(negatives, len(first_negatives) / len(negatives), tokens))

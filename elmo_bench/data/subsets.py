@@ -7,6 +7,11 @@ order depends on the examples' content only (not on the seed, nor on where an ex
 file), so the 1% subset is inside the 5% subset, which is inside the 10% one, and every seed of a
 cell trains on the same examples.
 
+A task may name strata (a classification label, ``Task.subset_strata``): the hash then ranks
+examples within their stratum, and the whole split is ordered by each example's place within its
+stratum, ``(rank + 1/2) / stratum size``, so that any first ``k`` of the order holds each stratum's
+share of the split to within one example, and the subsets stay nested.
+
 An epoch on a small subset passes over it several times (:func:`passes_per_epoch`): one pass over
 1% of CoNLL-2003 is 5 updates, and with dev checked after each, early stopping ended such a head
 after 30 updates with its training loss still falling steeply (32 to 10) and dev F1 0.01, a head
@@ -19,7 +24,7 @@ import hashlib
 import json
 import math
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 Example = TypeVar("Example")
@@ -33,6 +38,14 @@ SUBSET_RULE = (
     "count), in file order; nested across fractions, the same for every seed"
 )
 """How a subset is drawn, recorded in the results of cells that train on one."""
+
+STRATIFIED_SUBSET_RULE = (
+    "within each {strata}, examples ranked by sha256(salt, token sequences, repeat count); the "
+    "ceil(fraction * n) examples first in the order of (rank + 1/2) / {strata} count, then the "
+    "hash, in file order: each {strata} keeps its share of the split to within one example; "
+    "nested across fractions, the same for every seed"
+)
+"""How a subset is drawn for a task with strata (``{strata}``: their name, e.g. ``label``)."""
 
 
 EPOCH_SHARE = 0.25
@@ -69,9 +82,12 @@ def check_fraction(fraction: Any, what: str = "train_fraction") -> float:
 
 
 def subset_ranks(
-    examples: Sequence[Example], token_sequences: Callable[[Example], Sequence[Sequence[str]]]
+    examples: Sequence[Example],
+    token_sequences: Callable[[Example], Sequence[Sequence[str]]],
+    stratum: Callable[[Example], Hashable] | None = None,
 ) -> list[int]:
-    """``[n]``: each example's position (0 first) in the content-hash order of ``examples``."""
+    """``[n]``: each example's position (0 first) in the subset order of ``examples``: by content
+    hash, or with ``stratum``, by place within its stratum (see the module docstring)."""
     seen: Counter[str] = Counter()
     keys = []
     for example in examples:
@@ -80,7 +96,18 @@ def subset_ranks(
         seen[text] += 1
         digest = hashlib.sha256(f"{SUBSET_SALT}\n{repeat}\n{text}".encode("utf-8")).hexdigest()
         keys.append(digest)
-    order = sorted(range(len(examples)), key=lambda index: (keys[index], index))
+    by_hash = sorted(range(len(examples)), key=lambda index: (keys[index], index))
+    if stratum is None:
+        order = by_hash
+    else:
+        # Each example's quantile within its stratum; IEEE division is correctly rounded, so
+        # equal quantiles of different strata compare equal and the hash breaks the tie.
+        strata: dict[Hashable, list[int]] = {}
+        for index in by_hash:
+            strata.setdefault(stratum(examples[index]), []).append(index)
+        quantile = {index: (2 * rank + 1) / (2 * len(members))
+                    for members in strata.values() for rank, index in enumerate(members)}
+        order = sorted(range(len(examples)), key=lambda index: (quantile[index], keys[index], index))
     ranks = [0] * len(examples)
     for rank, index in enumerate(order):
         ranks[index] = rank
@@ -98,9 +125,10 @@ def nested_subset(
     examples: Sequence[Example],
     fraction: float,
     token_sequences: Callable[[Example], Sequence[Sequence[str]]],
+    stratum: Callable[[Example], Hashable] | None = None,
 ) -> list[Example]:
-    """The first :func:`subset_size` examples of the content-hash order, in their original order;
-    ``fraction`` 1 returns every example.
+    """The first :func:`subset_size` examples of the subset order (:func:`subset_ranks`), in
+    their original order; ``fraction`` 1 returns every example.
 
     Raises:
         ValueError: ``fraction`` is not in (0, 1].
@@ -108,5 +136,5 @@ def nested_subset(
     keep = subset_size(len(examples), fraction)
     if keep == len(examples):
         return list(examples)
-    ranks = subset_ranks(examples, token_sequences)
+    ranks = subset_ranks(examples, token_sequences, stratum)
     return [example for example, rank in zip(examples, ranks, strict=True) if rank < keep]

@@ -324,7 +324,8 @@ def plan_cells(
                         result_path=str(result_path(Path(cells_dir).resolve(), task, embedder, seed)),
                         threads=settings["threads"],
                         fingerprint=cell_fingerprint(
-                            task, embedder, seed, merged[task], cell_sources, data[task], fraction
+                            task, embedder, seed, merged[task], cell_sources, data[task], fraction,
+                            registry.get(task).subset_strata,
                         ),
                         provenance=dict(provenance or {}),
                         verbose=verbose,

@@ -87,11 +87,14 @@ def cell_fingerprint(
     source_identities: Mapping[str, Any],
     data: Mapping[str, Any],
     fraction: float | None = None,
+    subset_strata: str | None = None,
 ) -> str:
     """Digest of everything that determines a cell's scores (see the module docstring).
 
     ``fraction`` (below 1) and its passes per epoch enter the digest only when given, so that
-    every cell on a whole training split keeps the fingerprint it had before fractions existed.
+    every cell on a whole training split keeps the fingerprint it had before fractions existed;
+    so do the task's ``subset_strata`` (what its subsets keep in proportion), only with a
+    fraction and only when the task has them.
     """
     identity = {
         "format_version": RESULT_FORMAT_VERSION,
@@ -105,4 +108,6 @@ def cell_fingerprint(
     if fraction is not None:
         identity["train_fraction"] = fraction
         identity["passes_per_epoch"] = passes_per_epoch(fraction)
+        if subset_strata is not None:
+            identity["train_subset_strata"] = subset_strata
     return content_digest(identity, default=str)
