@@ -100,6 +100,7 @@ class PairClassificationTask(Task):
         "elmo_bench.metrics.classification.classification_scores"
     )
     head: ClassVar[dict[str, Any]] = {"hidden_size": 100, "dropout": 0.5}
+    subset_strata: ClassVar[str | None] = "label"  # training-data subsets keep each label's share
 
     def token_sequences(self, example: SentencePair) -> tuple[tuple[str, ...], ...]:
         return (example.first, example.second)
