@@ -179,6 +179,22 @@ def test_training_fractions_are_nested_and_the_same_for_every_seed(smoke):
     seeds = {tuple(row["seeds"]) for row in curve["scores"]}
     assert seeds == {(1, 2)}
     assert set(curve["baseline_matched"]["conll2003_ner"]) == {"1%", "5%", "10%", "25%", "100%"}
+    assert "strata" not in subsets[0]  # NER's subsets are drawn by content hash alone
+
+
+def test_a_classification_cell_on_a_fraction_records_each_labels_share(smoke):
+    results = smoke["root"] / "half"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ELMO_BENCH_CACHE", str(smoke["root"] / "cache"))
+        assert main(["bench", "--preset", "smoke", "--results-dir", str(results), "--no-progress",
+                     "--tasks", "trec6", "--embedders", "glove", "--seeds", "1",
+                     "--set", "train_fraction=0.5"]) == 0
+    cell = json.loads((results / "cells" / "smoke" / "trec6.glove.seed1.json").read_text())
+    subset = cell["protocol"]["train_subset"]
+    assert subset["strata"] == "label" and "within each label" in subset["rule"]
+    whole = json.loads((smoke["results"] / "cells" / "smoke" / "trec6.glove.seed1.json").read_text())
+    of = whole["protocol"]["examples"]["train"]
+    assert sum(subset["examples_per_stratum"].values()) == subset["examples"] == (of + 1) // 2
     markdown = (smoke["results"] / "smoke" / "curves" / "training-data.md").read_text()
     assert "How much training data `glove` needs to score what `elmo+glove` scores" in markdown
 
