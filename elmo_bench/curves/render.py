@@ -81,8 +81,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _data_matched(numbers: CurveNumbers) -> list[str]:
-    """The sample-efficiency table: per task and point, the largest point whose baseline mean the
-    contender's mean reaches."""
+    """The sample-efficiency table: per task and point, the baseline's row from
+    :meth:`CurveNumbers.baseline_matched`."""
     definition = numbers.definition
     rows = []
     for task in numbers.tasks:
