@@ -191,10 +191,10 @@ def describe_outcome(outcome: BenchmarkOutcome) -> str:
     """One closing line: cells done, skipped and failed, time, where the files are."""
     grid = outcome.grid
     counts = {status: len(grid.with_status(status)) for status in ("done", "skipped", "failed")}
-    tables = (
-        f"; tables and plots in {outcome.report_dir}" if outcome.report_dir is not None
-        else "; no report while cells fail"
-    )
+    if outcome.report_dir is not None:
+        tables = f"; tables and plots in {outcome.report_dir}"
+    else:  # a curve's point makes no report of its own: the curve's tables follow
+        tables = "; no report while cells fail" if counts["failed"] else ""
     return (
         f"{counts['done']} cells run, {counts['skipped']} done before, {counts['failed']} failed "
         f"in {grid.seconds:.1f} s; results in {outcome.cells_dir}{tables}"
