@@ -180,6 +180,8 @@ def test_training_fractions_are_nested_and_the_same_for_every_seed(smoke):
     assert seeds == {(1, 2)}
     assert set(curve["baseline_matched"]["conll2003_ner"]) == {"1%", "5%", "10%", "25%", "100%"}
     assert "strata" not in subsets[0]  # NER's subsets are drawn by content hash alone
+    markdown = (smoke["results"] / "smoke" / "curves" / "training-data.md").read_text()
+    assert "How much training data `glove` needs to score what `elmo+glove` scores" in markdown
 
 
 def test_a_classification_cell_on_a_fraction_records_each_labels_share(smoke):
@@ -195,8 +197,6 @@ def test_a_classification_cell_on_a_fraction_records_each_labels_share(smoke):
     whole = json.loads((smoke["results"] / "cells" / "smoke" / "trec6.glove.seed1.json").read_text())
     of = whole["protocol"]["examples"]["train"]
     assert sum(subset["examples_per_stratum"].values()) == subset["examples"] == (of + 1) // 2
-    markdown = (smoke["results"] / "smoke" / "curves" / "training-data.md").read_text()
-    assert "How much training data `glove` needs to score what `elmo+glove` scores" in markdown
 
 
 def test_the_transformer_joins_the_presets_report(smoke):
