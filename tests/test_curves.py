@@ -70,6 +70,8 @@ def test_the_sample_efficiency_reading_finds_the_most_data_the_baseline_needs():
     assert matched["5%"].point == "25%" and matched["5%"].mean == 0.58
     assert matched["25%"] is None  # no elmo+glove row there
     assert matched["100%"].point == "25%"  # below glove's 0.80 on the whole split
+    assert [(row.point, found.point) for row, found in numbers.data_matches("trec6")] == [
+        ("1%", "1%"), ("5%", "25%"), ("100%", "25%")]
     lower = CurveNumbers(CURVES["training-data"], points[:1], ["trec6"],
                          [row("1%", "glove", 0.6), row("1%", "elmo+glove", 0.5)], [])
     assert lower.baseline_matched("1%", "trec6") is None

@@ -82,18 +82,12 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _data_matched(numbers: CurveNumbers) -> list[str]:
     """The sample-efficiency table: per task and point, the baseline's row from
-    :meth:`CurveNumbers.baseline_matched`."""
+    :meth:`CurveNumbers.data_matches`."""
     definition = numbers.definition
-    rows = []
-    for task in numbers.tasks:
-        for point in numbers.points:
-            contender = numbers.score(point.label, task, definition.contender)
-            if contender is None:
-                continue
-            matched = numbers.baseline_matched(point.label, task)
-            rows.append([task, point.label, _points(contender.mean),
-                         "higher at every point" if matched is None else matched.point,
-                         "-" if matched is None else _points(matched.mean)])
+    rows = [[task, contender.point, _points(contender.mean),
+             "higher at every point" if matched is None else matched.point,
+             "-" if matched is None else _points(matched.mean)]
+            for task in numbers.tasks for contender, matched in numbers.data_matches(task)]
     contender, baseline = definition.contender, definition.baseline
     return [f"## How much training data `{baseline}` needs to score what `{contender}` scores", "",
             f"For each point: the most data on which `{baseline}`'s mean stays at or below "
@@ -200,8 +194,8 @@ def json_document(numbers: CurveNumbers, preset: str, command: str) -> dict[str,
         "comparisons": [comparison.to_dict() for comparison in numbers.comparisons],
         "first_above": {task: (c.point if (c := numbers.first_above(task)) else None)
                         for task in numbers.tasks},
-        "baseline_matched": {task: {p.label: (m.point if (m := numbers.baseline_matched(p.label, task)) else None)
-                                    for p in numbers.points if numbers.score(p.label, task, definition.contender)}
+        "baseline_matched": {task: {contender.point: None if matched is None else matched.point
+                                    for contender, matched in numbers.data_matches(task)}
                              for task in numbers.tasks} if definition.axis == "train_fraction" else None,
         "missing_cells": numbers.missing,
     }

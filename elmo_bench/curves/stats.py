@@ -127,6 +127,12 @@ class CurveNumbers:
             matched = baseline
         return matched
 
+    def data_matches(self, task: str) -> list[tuple[PointScore, PointScore | None]]:
+        """``(the contender's row, :meth:`baseline_matched`)`` at each point (in x order) where
+        the contender has a row on ``task``."""
+        rows = [self.score(point.label, task, self.definition.contender) for point in self.points]
+        return [(row, self.baseline_matched(row.point, task)) for row in rows if row is not None]
+
 
 def mean_interval(cells: Sequence[Cell], resamples: int, seed: int) -> tuple[float, float] | None:
     """The 95% interval of the mean score over ``cells``' seeds: seeds and test examples drawn
