@@ -191,7 +191,9 @@ def run_cell(
         read_started = time.perf_counter()
         examples[role] = task.read_checked(role)
         timings["read_seconds"][role] = time.perf_counter() - read_started
-    train_examples_read = len(examples["train"])
+    # The head's label set comes from the whole training split, so a head trained on a subset
+    # that misses a rare class still has that class as an output.
+    whole_train = examples["train"]
     strata = task.subset_strata
     stratum = None if strata is None else operator.attrgetter(strata)
     if train_fraction is not None:
@@ -211,7 +213,7 @@ def run_cell(
 
     seed_everything(seed)
     config = task.training_config
-    head = task.build_head(EmbeddingInput(embedder.input_specs()), splits["train"].examples)
+    head = task.build_head(EmbeddingInput(embedder.input_specs()), whole_train)
     if adaptation.unfrozen:
         # The head owns the trainable biLM: the optimizer, clipping and best-epoch restore see it.
         head.add_module(UNFROZEN_MODULE, torch.nn.ModuleDict(adaptation.unfrozen))
@@ -250,7 +252,7 @@ def run_cell(
     if train_fraction is not None:
         protocol["train_subset"] = {
             "fraction": train_fraction, "examples": len(examples["train"]),
-            "of_examples": train_examples_read,
+            "of_examples": len(whole_train),
             "rule": SUBSET_RULE if strata is None else STRATIFIED_SUBSET_RULE.format(strata=strata),
             "passes_per_epoch": passes, "epoch_rule": EPOCH_RULE,
         }

@@ -315,7 +315,8 @@ class Task(ABC):
     @abstractmethod
     def build_head(self, embedding_input: EmbeddingInput, train_examples: Sequence[Any]) -> TaskHead:
         """The task head (an ``nn.Module`` and a :class:`~elmo_bench.heads.task_head.TaskHead`)
-        on top of ``embedding_input``; label sets come from ``train_examples``. Hyper-parameters
+        on top of ``embedding_input``; label sets come from ``train_examples``, the whole
+        training split (also when a ``train_fraction`` trains on part of it). Hyper-parameters
         come from ``self.head``."""
 
     @abstractmethod

@@ -201,6 +201,21 @@ def test_a_classification_cell_on_a_fraction_records_each_labels_share(smoke):
     assert sum(subset["examples_per_stratum"].values()) == subset["examples"] == (of + 1) // 2
 
 
+def test_a_subset_missing_a_class_still_trains_a_head_over_every_class(smoke):
+    # One training question is one label; the head still outputs all of the split's labels, as
+    # a head on the whole split does (its last layer has one row per label).
+    results = smoke["root"] / "one-question"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ELMO_BENCH_CACHE", str(smoke["root"] / "cache"))
+        assert main(["bench", "--preset", "smoke", "--results-dir", str(results), "--no-progress",
+                     "--tasks", "trec6", "--embedders", "glove", "--seeds", "1",
+                     "--set", "train_fraction=0.01"]) == 0
+    cell = json.loads((results / "cells" / "smoke" / "trec6.glove.seed1.json").read_text())
+    assert len(cell["protocol"]["train_subset"]["examples_per_stratum"]) == 1
+    whole = json.loads((smoke["results"] / "cells" / "smoke" / "trec6.glove.seed1.json").read_text())
+    assert cell["head"]["trainable_parameters"] == whole["head"]["trainable_parameters"]
+
+
 def test_the_transformer_joins_the_presets_report(smoke):
     cell = smoke["results"] / "cells" / "smoke" / "trec6.transformer.seed1.json"
     assert json.loads(cell.read_text())["embedder"] == "transformer"
