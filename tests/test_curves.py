@@ -186,17 +186,23 @@ def test_training_fractions_are_nested_and_the_same_for_every_seed(smoke):
     assert "How much training data `glove` needs to score what `elmo+glove` scores" in markdown
 
 
-def test_a_classification_cell_on_a_fraction_records_each_labels_share(smoke):
-    results = smoke["root"] / "half"
+def _trec6_glove_cells(smoke, fraction: float) -> tuple[dict, dict]:
+    """The smoke TREC-6 glove seed-1 cell trained on ``fraction`` of its split, and the one on all of it."""
+    results = smoke["root"] / f"trec6-{fraction}"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ELMO_BENCH_CACHE", str(smoke["root"] / "cache"))
         assert main(["bench", "--preset", "smoke", "--results-dir", str(results), "--no-progress",
                      "--tasks", "trec6", "--embedders", "glove", "--seeds", "1",
-                     "--set", "train_fraction=0.5"]) == 0
-    cell = json.loads((results / "cells" / "smoke" / "trec6.glove.seed1.json").read_text())
+                     "--set", f"train_fraction={fraction}"]) == 0
+    cell_path = Path("cells", "smoke", "trec6.glove.seed1.json")
+    return (json.loads((results / cell_path).read_text()),
+            json.loads((smoke["results"] / cell_path).read_text()))
+
+
+def test_a_classification_cell_on_a_fraction_records_each_labels_share(smoke):
+    cell, whole = _trec6_glove_cells(smoke, 0.5)
     subset = cell["protocol"]["train_subset"]
     assert subset["strata"] == "label" and "within each label" in subset["rule"]
-    whole = json.loads((smoke["results"] / "cells" / "smoke" / "trec6.glove.seed1.json").read_text())
     of = whole["protocol"]["examples"]["train"]
     assert sum(subset["examples_per_stratum"].values()) == subset["examples"] == (of + 1) // 2
 
@@ -204,15 +210,8 @@ def test_a_classification_cell_on_a_fraction_records_each_labels_share(smoke):
 def test_a_subset_missing_a_class_still_trains_a_head_over_every_class(smoke):
     # One training question is one label; the head still outputs all of the split's labels, as
     # a head on the whole split does (its last layer has one row per label).
-    results = smoke["root"] / "one-question"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("ELMO_BENCH_CACHE", str(smoke["root"] / "cache"))
-        assert main(["bench", "--preset", "smoke", "--results-dir", str(results), "--no-progress",
-                     "--tasks", "trec6", "--embedders", "glove", "--seeds", "1",
-                     "--set", "train_fraction=0.01"]) == 0
-    cell = json.loads((results / "cells" / "smoke" / "trec6.glove.seed1.json").read_text())
+    cell, whole = _trec6_glove_cells(smoke, 0.01)
     assert len(cell["protocol"]["train_subset"]["examples_per_stratum"]) == 1
-    whole = json.loads((smoke["results"] / "cells" / "smoke" / "trec6.glove.seed1.json").read_text())
     assert cell["head"]["trainable_parameters"] == whole["head"]["trainable_parameters"]
 
 
